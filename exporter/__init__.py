@@ -1,0 +1,1 @@
+"""Synthetic monitoring: blackbox-compatible probes and scheduled checks."""

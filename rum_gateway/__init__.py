@@ -1,0 +1,1 @@
+"""Real-user monitoring gateway: browser beacons in, bounded Prometheus histograms out."""

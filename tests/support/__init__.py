@@ -1,0 +1,1 @@
+"""Shared test support: real local servers and the tools the e2e tests drive."""
