@@ -540,6 +540,19 @@ class Module(_Base, frozen=True):
         if self.prober == "dns" and self.dns is None:
             raise ValueError("query name must be set for DNS module (dns: query_name)")
 
+    def with_hostname(self, hostname: str) -> Module:
+        """The module as blackbox applies ``/probe?hostname=``: the Host header, and the TLS
+        server name unless one is configured (HTTP modules only; others are unchanged)."""
+        if self.prober != "http" or not hostname:
+            return self
+        headers = {k: v for k, v in self.http.headers.items() if k.lower() != "host"}
+        headers["Host"] = hostname
+        tls = self.http.tls_config
+        if not tls.server_name:
+            tls = msgspec.structs.replace(tls, server_name=hostname)
+        http = msgspec.structs.replace(self.http, headers=headers, tls_config=tls)
+        return msgspec.structs.replace(self, http=http)
+
 
 class Retries(_Base, frozen=True):
     count: int = 0

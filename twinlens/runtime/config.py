@@ -260,6 +260,8 @@ def _enc_hook(obj: object) -> object:
         return str(obj.network)
     if isinstance(obj, Duration):
         return format_duration(obj)
+    if isinstance(obj, ByteSize):
+        return int(obj)
     raise NotImplementedError(type(obj))
 
 
