@@ -571,7 +571,12 @@ class Retries(_Base, frozen=True):
 
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_RESERVED_LABELS = {"check", "location", "target", "module", "prober", "instance", "job", "le"}
+# Labels the scheduler's own series carry (`result`, `reason`, `ip`) are reserved too, so a
+# check label can never give one sample the same label twice.
+_RESERVED_LABELS = {
+    *("check", "location", "target", "module", "prober", "instance", "job", "le"),
+    *("result", "reason", "ip"),
+}
 MAX_CHECK_LABELS = 8
 MAX_LABEL_VALUE = 128
 
