@@ -557,7 +557,8 @@ class Module(_Base, frozen=True):
 class Retries(_Base, frozen=True):
     count: int = 0
     backoff: Duration = Duration(1)
-    on: list[str] = []
+    # Written `reasons:` in YAML: a bare `on:` key is the boolean True in YAML 1.1.
+    on: list[str] = msgspec.field(default_factory=list, name="reasons")
 
     def __post_init__(self) -> None:
         if not 0 <= self.count <= 10:
@@ -565,7 +566,7 @@ class Retries(_Base, frozen=True):
         unknown = [r for r in self.on if r not in FAILURE_REASONS]
         if unknown:
             raise ValueError(
-                f"retries.on: unknown failure reason(s) {', '.join(unknown)} "
+                f"retries.reasons: unknown failure reason(s) {', '.join(unknown)} "
                 f"(one of {', '.join(FAILURE_REASONS)})"
             )
 

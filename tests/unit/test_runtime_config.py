@@ -127,3 +127,17 @@ def test_decode_success_types() -> None:
     assert isinstance(out.inner["a"].timeout, Duration)
     assert out.inner["a"].pattern is not None and out.inner["a"].pattern.search("abc")
     assert decode({"name": "y", "inner": {"a": None}}, Outer).inner["a"] == Inner()
+
+
+def test_yaml11_boolean_key_is_explained() -> None:
+    class WithOn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        on: list[str] = msgspec.field(default_factory=list, name="reasons")
+
+    data, lines = parse_yaml("on: [dns]\n")
+    with pytest.raises(ConfigError) as err:
+        decode(data, WithOn, lines=lines)
+    assert err.value.errors == [
+        "(top level): a key reads as the boolean True (YAML 1.1 turns bare on/off/yes/no into "
+        "booleans); quote it if you meant a name (line 1)"
+    ]
+    assert decode({"reasons": ["dns"]}, WithOn).on == ["dns"]

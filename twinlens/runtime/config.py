@@ -395,7 +395,16 @@ def _convert_struct(value: object, tp: type[msgspec.Struct], path: str, ctx: _Ct
     kwargs: dict[str, Any] = {}
     failed = False
     for key in value:
-        if key not in by_name:
+        if isinstance(key, bool):
+            ctx.errors.append(
+                (
+                    path,
+                    f"a key reads as the boolean {key} (YAML 1.1 turns bare on/off/yes/no into "
+                    "booleans); quote it if you meant a name",
+                )
+            )
+            failed = True
+        elif key not in by_name:
             known = ", ".join(sorted(by_name))
             ctx.errors.append(
                 (_join(path, str(key)), f"field {key} not found (known fields: {known})")
