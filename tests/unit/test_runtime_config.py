@@ -138,6 +138,6 @@ def test_yaml11_boolean_key_is_explained() -> None:
         decode(data, WithOn, lines=lines)
     assert err.value.errors == [
         "(top level): a key reads as the boolean True (YAML 1.1 turns bare on/off/yes/no into "
-        "booleans); quote it if you meant a name (line 1)"
+        "booleans); quote it if you meant a name"
     ]
     assert decode({"reasons": ["dns"]}, WithOn).on == ["dns"]
