@@ -357,6 +357,11 @@ class QueryLabel(_Base, frozen=True):
     name: str
     value: str
 
+    def __post_init__(self) -> None:
+        # It becomes a label of probe_expect_info: an invalid name would break the scrape.
+        if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", self.name) or self.name.startswith("__"):
+            raise ValueError(f"label name {self.name!r} is not a valid Prometheus label name")
+
 
 class QueryResponse(_Base, frozen=True):
     expect: Regex | None = None
@@ -522,6 +527,9 @@ class Module(_Base, frozen=True):
     unix: Any = None
     websocket: Any = None
     ssrf: SSRFGuard = SSRFGuard()
+    # twinlens: probe every A/AAAA answer of the target's host, one series set per `ip`;
+    # "any" or "all" of them must succeed. "" probes one address, as blackbox does.
+    every_address: Literal["", "any", "all"] = ""
     # Settings for probers registered by later modules (journey, browser): decoded by them.
     journey: Any = None
     browser: Any = None
