@@ -1,0 +1,485 @@
+"""The gateway's ASGI app: a raw beacon endpoint in front of a small Starlette app.
+
+``POST /v1/beacon`` is the hot path, so it is plain ASGI: scan the headers once, cheap
+refusals first (synthetic, bot, rate limit, media type, size, origin), then decode,
+check, turn into observations and record. Everything else — ``/metrics``, ``/sdk.js``,
+``/-/healthy``, ``/-/ready``, ``POST /-/reload`` — is Starlette::
+
+    app = create_app("gateway.yml")          # or None for the embedded config
+    uvicorn.run(app, host="127.0.0.1", port=9117)
+
+Every refusal is counted in ``rum_beacons_rejected_total{reason}`` and answered with the
+status in :data:`rum_gateway.protect.REASONS` and a JSON body ``{"error": reason,
+"detail": ...}``. Beacons from bots and synthetic runs get 204, so pages never retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Gauge
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from rum_gateway.config import Config, load_config
+from rum_gateway.dimensions import (
+    GeoSource,
+    RouteResolver,
+    RouteTemplates,
+    TrustedProxies,
+    UserAgentClassifier,
+    region_of,
+)
+from rum_gateway.metrics import Client, RumMetrics
+from rum_gateway.observations import connection_of, to_observations
+from rum_gateway.protect import (
+    REASONS,
+    SYNTHETIC_HEADER,
+    OriginPolicy,
+    RateLimiter,
+    is_synthetic,
+    retry_after,
+)
+from rum_gateway.schema import SchemaError, check_values, decode_beacon
+from twinlens.runtime.reload import Reloader
+from twinlens.runtime.selfmetrics import CONTENT_TYPE_LATEST, new_registry, render
+
+__all__ = ["BEACON_PATH", "DEFAULT_SDK_PATH", "Gateway", "Pipeline", "create_app"]
+
+log = logging.getLogger("rum_gateway")
+
+BEACON_PATH = "/v1/beacon"
+#: Built by ``make sdk``; not in git.
+DEFAULT_SDK_PATH = Path(__file__).parent / "sdk" / "dist" / "twinlens-rum.js"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Header slots filled by one pass over the request headers.
+_ORIGIN, _UA, _CTYPE, _CENC, _CLEN, _XFF, _SYNTH, _CH_MOBILE, _CH_UA, _COUNTRY = range(10)
+_HEADER_SLOTS = {
+    b"origin": _ORIGIN,
+    b"user-agent": _UA,
+    b"content-type": _CTYPE,
+    b"content-encoding": _CENC,
+    b"content-length": _CLEN,
+    b"x-forwarded-for": _XFF,
+    SYNTHETIC_HEADER.encode(): _SYNTH,
+    b"sec-ch-ua-mobile": _CH_MOBILE,
+    b"sec-ch-ua": _CH_UA,
+}
+_MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
+_PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type, content-encoding"),
+    (b"access-control-max-age", b"86400"),
+    (b"vary", b"origin"),
+]
+
+
+class _AppRuntime:
+    """One app's compiled rules."""
+
+    __slots__ = ("allow_missing_origin", "api_routes", "origins", "routes")
+
+    def __init__(self, origins: list[str], allow_missing: bool, routes: list[str], api: list[str]):
+        self.origins = OriginPolicy(origins)
+        self.allow_missing_origin = allow_missing
+        self.routes = RouteResolver(RouteTemplates(routes))
+        self.api_routes = RouteResolver(RouteTemplates(api))
+
+
+class Pipeline:
+    """Everything the ingest path derives from one config, built before it is swapped in
+    (the GeoIP database is opened here, so a bad one refuses the reload)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.apps = {
+            name: _AppRuntime(app.origins, app.allow_missing_origin, app.routes, app.api_routes)
+            for name, app in config.apps.items()
+        }
+        self.any_origin = OriginPolicy([o for app in config.apps.values() for o in app.origins])
+        self.trusted = TrustedProxies(config.trusted_proxies)
+        self.geo = GeoSource(config.geo.country_header, config.geo.database)
+        rate = config.limits.rate_limit
+        self.limiter = RateLimiter(rate.per_second, rate.burst, rate.max_clients)
+        self.user_agents = UserAgentClassifier()
+        self.max_body = int(config.limits.max_body_size)
+        self.max_events = config.limits.max_events
+        self.reject_bots = config.protection.reject_bots
+        self.reject_headless = config.protection.reject_headless
+        self.header_slots = dict(_HEADER_SLOTS)
+        if config.geo.country_header:
+            self.header_slots[config.geo.country_header.lower().encode()] = _COUNTRY
+
+    @classmethod
+    def load(cls, path: str | None) -> Pipeline:
+        from twinlens.runtime.config import ConfigError
+
+        config = load_config(path)
+        try:
+            return cls(config)
+        except Exception as exc:  # e.g. a file that is not a GeoIP2 database
+            raise ConfigError([f"geo.database: cannot be opened: {exc}"], path) from None
+
+
+class SdkAsset:
+    """``/sdk.js``: the SDK bundle read once (start, reload), served with an ETag."""
+
+    __slots__ = ("body", "etag", "path", "version")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.body: bytes | None = path.read_bytes()
+        except OSError:
+            self.body = None
+        digest = hashlib.sha256(self.body or b"").hexdigest()[:20]
+        self.version = digest
+        self.etag = f'"{digest}"'
+
+    def response(self, request: Request) -> Response:
+        if self.body is None:
+            return PlainTextResponse(
+                f"The browser SDK is not built: {self.path} is missing. Run `make sdk` "
+                "(it bundles rum_gateway/sdk with esbuild), then reload the gateway.\n",
+                status_code=404,
+            )
+        # A URL pinned to this content (?v=<version>) never changes: cache it for a year.
+        # The plain URL is revalidated daily with the ETag.
+        pinned = request.query_params.get("v") == self.version
+        headers = {
+            "ETag": self.etag,
+            "Cache-Control": "public, max-age=31536000, immutable"
+            if pinned
+            else "public, max-age=86400",
+            "Access-Control-Allow-Origin": "*",
+        }
+        inm = request.headers.get("if-none-match", "")
+        if self.etag in [t.strip().removeprefix("W/") for t in inm.split(",")]:
+            return Response(status_code=304, headers=headers)
+        return Response(self.body, media_type="application/javascript", headers=headers)
+
+
+def _json_error(reason: str, detail: str) -> bytes:
+    return json.dumps({"error": reason, "detail": detail[:300]}).encode()
+
+
+class Gateway:
+    """The ASGI app (see the module docstring). Attributes are for tests and the demo:
+    ``metrics`` (the rum_* families), ``registry`` (self-metrics), ``reloader``."""
+
+    def __init__(
+        self,
+        config_path: str | None,
+        *,
+        sdk_path: str | Path | None = None,
+        install_sighup: bool = False,
+    ) -> None:
+        self.registry = new_registry("gateway")
+        self.reloader: Reloader[Pipeline] = Reloader(
+            config_path, Pipeline.load, self.registry, "twinlens_gateway"
+        )
+        self.metrics = RumMetrics(self.reloader.current.config)
+        self.sdk_path = Path(sdk_path) if sdk_path else DEFAULT_SDK_PATH
+        self.sdk = SdkAsset(self.sdk_path)
+        self.ready = False
+        self._install_sighup = install_sighup
+        self.reloader.on_change(self._config_changed)
+        Gauge(
+            "twinlens_gateway_series",
+            "Series the rum_* families hold now.",
+            registry=self.registry,
+        ).set_function(lambda: self.metrics.series)
+        Gauge(
+            "twinlens_gateway_series_limit",
+            "The configured series budget (limits.max_series).",
+            registry=self.registry,
+        ).set_function(lambda: self.metrics.budget.limit)
+        Gauge(
+            "twinlens_gateway_rate_limit_clients",
+            "Clients the rate limiter tracks now (bounded by limits.rate_limit.max_clients).",
+            registry=self.registry,
+        ).set_function(lambda: len(self.reloader.current.limiter))
+        Gauge(
+            "twinlens_gateway_sdk_available",
+            "Whether /sdk.js has a built SDK to serve (1) or answers 404 (0).",
+            registry=self.registry,
+        ).set_function(lambda: 0 if self.sdk.body is None else 1)
+        self._http = Starlette(
+            routes=[
+                Route("/metrics", self._metrics, methods=["GET"]),
+                Route("/sdk.js", self._sdk, methods=["GET"]),
+                Route("/-/healthy", self._healthy, methods=["GET"]),
+                Route("/-/ready", self._ready, methods=["GET"]),
+                Route("/-/reload", self._reload, methods=["POST", "PUT"]),
+                Route("/", self._index, methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @property
+    def config(self) -> Config:
+        return self.reloader.current.config
+
+    def _config_changed(self, old: Pipeline, new: Pipeline) -> None:
+        # Keep the counts when the families stay the same; a new view set or budget
+        # starts fresh families (Prometheus sees a counter reset, which rate() handles).
+        if self.metrics.compatible(new.config):
+            self.metrics.update_apps(new.config)
+        else:
+            self.metrics = RumMetrics(new.config)
+        rate_old, rate_new = old.config.limits.rate_limit, new.config.limits.rate_limit
+        if rate_old == rate_new:
+            new.limiter = old.limiter  # clients keep their buckets across a reload
+        self.sdk = SdkAsset(self.sdk_path)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self._install_sighup:
+            self.reloader.install_sighup(asyncio.get_running_loop())
+        self.ready = True
+        yield
+        self.ready = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == BEACON_PATH:
+            await self._beacon(scope, receive, send)
+        else:
+            await self._http(scope, receive, send)
+
+    # --- the beacon endpoint ----------------------------------------------------------------
+
+    async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
+        p = self.reloader.current
+        metrics = self.metrics
+        h: list[bytes] = [b""] * 10  # b"" = header absent
+        slots = p.header_slots
+        for name, value in scope["headers"]:
+            slot = slots.get(name)
+            if slot is not None:
+                h[slot] = value
+        origin = h[_ORIGIN].decode("latin-1") or None
+        method = scope["method"]
+        if method == "OPTIONS":
+            await self._preflight(p, origin, send)
+            return
+        if method != "POST":
+            await _reply(send, 405, [(b"allow", b"POST, OPTIONS")], b"")
+            return
+        cors: list[tuple[bytes, bytes]] = []
+        if origin is not None and p.any_origin.allows(origin):
+            cors = [(b"access-control-allow-origin", h[_ORIGIN]), (b"vary", b"origin")]
+        ua = h[_UA].decode("latin-1")
+
+        def refuse(
+            reason: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+        ) -> Awaitable[None]:
+            metrics.reject(reason)
+            status = REASONS[reason]
+            if status == 204:
+                return _reply(send, 204, cors, b"")
+            headers = [*cors, (b"content-type", b"application/json"), *(extra or [])]
+            return _reply(send, status, headers, _json_error(reason, detail))
+
+        # 1. traffic that is not a real user: answered 204, left out of RUM
+        if is_synthetic(ua, h[_SYNTH].decode("latin-1")):
+            await refuse("synthetic", "")
+            return
+        info = p.user_agents(
+            ua,
+            h[_CH_MOBILE].decode("latin-1"),
+            h[_CH_UA].decode("latin-1"),
+        )
+        if (info.bot and p.reject_bots) or (info.headless and p.reject_headless):
+            await refuse("bot", "")
+            return
+        # 2. the client: its IP serves the rate limit and geo, then is dropped
+        peer = scope["client"][0] if scope.get("client") else ""
+        xff = h[_XFF].decode("latin-1") or None
+        ip, via_proxy = p.trusted.client_ip(peer, xff)
+        wait = p.limiter.take(ip, time.monotonic())
+        if wait:
+            await refuse(
+                "rate_limited",
+                "too many beacons from this client",
+                [(b"retry-after", retry_after(wait).encode())],
+            )
+            return
+        # 3. the body: media type, encoding, size (raw and decompressed)
+        ctype = h[_CTYPE].split(b";", 1)[0].strip().lower().decode("latin-1")
+        if ctype not in _MEDIA_TYPES:
+            await refuse(
+                "unsupported_media", f"Content-Type {ctype!r}: send application/json or text/plain"
+            )
+            return
+        encoding = h[_CENC].strip().lower()
+        if encoding not in (b"", b"identity", b"gzip"):
+            await refuse("unsupported_media", "Content-Encoding must be gzip or identity")
+            return
+        limit = p.max_body
+        if h[_CLEN] and (not h[_CLEN].isdigit() or int(h[_CLEN]) > limit):
+            await refuse("too_large", f"body over {limit} bytes")
+            return
+        try:
+            body = await _read_body(receive, limit)
+        except _Disconnected:
+            return  # nothing to answer and nothing learnt
+        if body is None:
+            await refuse("too_large", f"body over {limit} bytes")
+            return
+        if encoding == b"gzip":
+            inflater = zlib.decompressobj(wbits=31)
+            try:
+                inflated = inflater.decompress(body, limit + 1)
+            except zlib.error:
+                await refuse("bad_encoding", "body is not valid gzip")
+                return
+            if len(inflated) > limit or inflater.unconsumed_tail:
+                await refuse("too_large", f"decompressed body over {limit} bytes")
+                return
+            if not inflater.eof:
+                await refuse("bad_encoding", "gzip stream is truncated")
+                return
+            body = inflated
+        # 4. origin (against every app first: cheap, before decoding), then the beacon
+        if origin is not None and not cors:
+            await refuse("origin", f"origin {origin[:100]!r} is not allowed")
+            return
+        try:
+            beacon = decode_beacon(body)
+        except SchemaError as exc:
+            await refuse(exc.reason, str(exc))
+            return
+        app = p.apps.get(beacon.app)
+        if app is None:
+            await refuse("unknown_app", f"app {beacon.app[:64]!r} is not configured")
+            return
+        if origin is None:
+            if not app.allow_missing_origin:
+                await refuse("origin", "Origin header missing")
+                return
+        elif not app.origins.allows(origin):
+            await refuse("origin", f"origin {origin[:100]!r} is not allowed for this app")
+            return
+        problem = check_values(beacon, p.max_events)
+        if problem is not None:
+            await refuse(problem.reason, str(problem))
+            return
+        # 5. dimensions, observations, record
+        country = p.geo.country(
+            h[_COUNTRY].decode("latin-1") if via_proxy and h[_COUNTRY] else None, ip
+        )
+        client = Client(
+            info.device, info.browser, country, region_of(country), connection_of(beacon.conn)
+        )
+        metrics.record(to_observations(beacon, app.routes, app.api_routes), client)
+        await _reply(send, 204, cors, b"")
+
+    async def _preflight(self, p: Pipeline, origin: str | None, send: Send) -> None:
+        if origin is None or not p.any_origin.allows(origin):
+            await _reply(send, 403, [(b"content-type", b"text/plain")], b"origin not allowed\n")
+            return
+        headers = [(b"access-control-allow-origin", origin.encode("latin-1")), *_PREFLIGHT_HEADERS]
+        await _reply(send, 204, headers, b"")
+
+    # --- the Starlette side -----------------------------------------------------------------
+
+    async def _metrics(self, request: Request) -> Response:
+        gzip = "gzip" in request.headers.get("accept-encoding", "")
+        metrics = self.metrics
+
+        async def body() -> AsyncIterator[bytes]:
+            deflater = zlib.compressobj(1, wbits=31) if gzip else None
+            for chunk in metrics.render_chunks():
+                data = chunk.encode()
+                yield deflater.compress(data) if deflater else data
+                await asyncio.sleep(0)  # let waiting beacons in between pieces
+            data = render(self.registry)
+            if deflater:
+                yield deflater.compress(data) + deflater.flush()
+            else:
+                yield data
+
+        headers = {"Content-Encoding": "gzip"} if gzip else {}
+        return StreamingResponse(body(), media_type=CONTENT_TYPE_LATEST, headers=headers)
+
+    async def _sdk(self, request: Request) -> Response:
+        return self.sdk.response(request)
+
+    async def _healthy(self, request: Request) -> Response:
+        return PlainTextResponse("Healthy\n")
+
+    async def _ready(self, request: Request) -> Response:
+        if not self.ready:
+            return PlainTextResponse("Not ready\n", status_code=503)
+        return PlainTextResponse("Ready\n")
+
+    async def _reload(self, request: Request) -> Response:
+        error = await asyncio.get_running_loop().run_in_executor(None, self.reloader.reload)
+        if error:
+            return PlainTextResponse(f"failed to reload config: {error}\n", status_code=500)
+        return PlainTextResponse("config reloaded\n")
+
+    async def _index(self, request: Request) -> Response:
+        apps = ", ".join(sorted(self.config.apps))
+        return PlainTextResponse(
+            "twinlens RUM gateway\n\n"
+            f"POST {BEACON_PATH}  beacons (apps: {apps})\n"
+            "GET  /sdk.js      the browser SDK\n"
+            "GET  /metrics     rum_* metrics and the gateway's own\n"
+        )
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes ``limit`` bytes."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    config_path: str | None,
+    *,
+    sdk_path: str | Path | None = None,
+    install_sighup: bool = False,
+) -> Gateway:
+    """The gateway as an ASGI app; raises ConfigError when the config is invalid.
+
+    ``config_path`` None uses the embedded config; ``sdk_path`` overrides where
+    ``/sdk.js`` is read from (default :data:`DEFAULT_SDK_PATH`).
+    """
+    return Gateway(config_path, sdk_path=sdk_path, install_sighup=install_sighup)

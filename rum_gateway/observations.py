@@ -1,0 +1,86 @@
+"""``beacon → observations``: the pure core of the gateway.
+
+Given a decoded, value-checked beacon and the app's route resolvers, say what is to be
+recorded: per view its route, navigation type, page-view weight (1/sr), vitals and
+errors; per API call its route, method and status class. No I/O, no metrics, no clock,
+so it is table-tested on its own::
+
+    >>> from rum_gateway.dimensions import RouteResolver, RouteTemplates
+    >>> from rum_gateway.schema import decode_beacon
+    >>> b = decode_beacon(b'{"v":1,"app":"shop","sr":0.5,"views":[{"path":"/p/42",'
+    ...                   b'"pv":true,"vitals":{"LCP":2480.5}}]}')
+    >>> none = RouteResolver(RouteTemplates([]))
+    >>> obs = to_observations(b, none, none)
+    >>> obs.views[0]
+    ViewObs(route='/p/{id}', nav_type='navigate', page_views=2.0, vitals=[(0, 2480.5)], errors=[])
+
+Label values that come straight from the beacon (``nav``, ``kind``, ``method``,
+``conn``) are mapped onto fixed sets here; routes are capped per app later, in
+:class:`rum_gateway.metrics.RumMetrics`.
+"""
+
+from __future__ import annotations
+
+from rum_gateway.dimensions import RouteResolver, status_class
+from rum_gateway.metrics import ApiObs, Observations, ViewObs
+from rum_gateway.schema import VITALS, Beacon
+
+__all__ = [
+    "CONNECTIONS",
+    "ERROR_KINDS",
+    "METHODS",
+    "NAV_TYPES",
+    "connection_of",
+    "to_observations",
+]
+
+#: ``nav_type`` values: the Navigation Timing types web-vitals reports, ``soft`` for SPA
+#: route changes, and ``other`` for anything a future SDK may send.
+NAV_TYPES = frozenset(
+    {"navigate", "reload", "back_forward", "back_forward_cache", "prerender", "restore", "soft"}
+)
+#: ``kind`` values of ``rum_errors_total`` (anything else is ``other``).
+ERROR_KINDS = frozenset({"error", "unhandledrejection", "resource", "csp"})
+#: ``method`` values of ``rum_api_request_duration_seconds`` (anything else is ``other``).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: ``connection`` values (Network Information API ``effectiveType``), else ``unknown``.
+CONNECTIONS = frozenset({"slow-2g", "2g", "3g", "4g"})
+
+_VITAL_INDEX = tuple(enumerate(VITALS))
+
+
+def connection_of(conn: str | None) -> str:
+    return conn if conn in CONNECTIONS else "unknown"
+
+
+def to_observations(
+    beacon: Beacon, routes: RouteResolver, api_routes: RouteResolver
+) -> Observations:
+    """What ``beacon`` records; its values must already have passed ``check_values``."""
+    weight = 1.0 / beacon.sr
+    views = []
+    api = []
+    for view in beacon.views:
+        nav = view.nav if view.nav in NAV_TYPES else "other"
+        vitals = []
+        if view.vitals is not None:
+            v = view.vitals
+            for index, name in _VITAL_INDEX:
+                value = getattr(v, name)
+                if value is not None:
+                    vitals.append((index, float(value)))
+        errors = [(e.kind if e.kind in ERROR_KINDS else "other", weight) for e in view.errors]
+        views.append(
+            ViewObs(routes(view.path, view.route), nav, weight if view.pv else 0.0, vitals, errors)
+        )
+        for call in view.api:
+            method = call.method.upper()
+            api.append(
+                ApiObs(
+                    api_routes(call.path, None),
+                    method if method in METHODS else "other",
+                    status_class(call.status),
+                    float(call.ms),
+                )
+            )
+    return Observations(beacon.app, views, api)
