@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from exporter.journey_config import BrowserProbe, JourneyProbe
 from twinlens.runtime.config import (
     CIDR,
     ByteSize,
@@ -34,6 +35,7 @@ __all__ = [
     "FAILURE_REASONS",
     "IMPLEMENTED_PROBERS",
     "BasicAuth",
+    "BrowserProbe",
     "Check",
     "Config",
     "DNSProbe",
@@ -41,6 +43,7 @@ __all__ = [
     "HTTPProbe",
     "HeaderMatch",
     "ICMPProbe",
+    "JourneyProbe",
     "Module",
     "OAuth2",
     "Retries",
@@ -530,9 +533,9 @@ class Module(_Base, frozen=True):
     # twinlens: probe every A/AAAA answer of the target's host, one series set per `ip`;
     # "any" or "all" of them must succeed. "" probes one address, as blackbox does.
     every_address: Literal["", "any", "all"] = ""
-    # Settings for probers registered by later modules (journey, browser): decoded by them.
-    journey: Any = None
-    browser: Any = None
+    # Multi-step HTTP and real-browser journeys (exporter/journey_config.py).
+    journey: JourneyProbe | None = None
+    browser: BrowserProbe | None = None
 
     def __post_init__(self) -> None:
         if self.prober in _UNSUPPORTED_PROBERS:
@@ -547,6 +550,8 @@ class Module(_Base, frozen=True):
             )
         if self.prober == "dns" and self.dns is None:
             raise ValueError("query name must be set for DNS module (dns: query_name)")
+        if self.prober in ("journey", "browser") and getattr(self, self.prober) is None:
+            raise ValueError(f"a {self.prober} module needs {self.prober}: steps")
 
     def with_hostname(self, hostname: str) -> Module:
         """The module as blackbox applies ``/probe?hostname=``: the Host header, and the TLS
