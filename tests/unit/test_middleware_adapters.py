@@ -202,6 +202,7 @@ def test_wsgi_exceptions_and_malformed_status() -> None:
     body = WSGIMetricsMiddleware(breaks_mid_body, registry=registry)(environ(), start_response)
     with pytest.raises(RuntimeError):
         list(body)
+    body.close()  # type: ignore[attr-defined]  # as every WSGI server does
     # Before a status: 500, what the server sends. Mid-body: the status already sent.
     assert counts(registry) == {("unmatched", "GET", "500"): 2, ("unmatched", "GET", "200"): 1}
     assert active(registry) == 0

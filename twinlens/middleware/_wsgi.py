@@ -1,18 +1,19 @@
 """WSGI adapter: Flask, Django, or any WSGI app that says which route matched.
 
-A WSGI app's router runs inside the app, so the route travels back in the environ: the
+A WSGI app's router runs inside the app, so the route travels back in the environ: a
 framework hook sets ``environ["twinlens.route"]`` (:data:`ROUTE_KEY`) and
 :class:`WSGIMetricsMiddleware` reads it when the response is done (a request without it
 is :data:`UNMATCHED_ROUTE`). The hooks:
 
-- Flask: :func:`instrument_flask` adds a first ``before_request`` function storing
-  ``request.url_rule.rule`` (``/items/<int:item_id>``) and wraps ``app.wsgi_app``;
+- Flask: :func:`instrument_flask` adds a first URL value preprocessor (called right after
+  routing, directly, for every request) storing ``request.url_rule.rule``
+  (``/items/<int:item_id>``), and wraps ``app.wsgi_app``;
 - Django: :class:`DjangoRouteMiddleware` in ``MIDDLEWARE`` stores
   ``"/" + request.resolver_match.route`` (``/items/<int:pk>``); under WSGI Django's
   ``request.META`` *is* the environ.
 
-The request is timed until the server closes the response iterable, so a streamed body
-is included.
+The request is timed until the server closes the response iterable (PEP 3333 servers
+always call ``close()``), so a streamed body is included.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 
@@ -90,7 +91,7 @@ class WSGIMetricsMiddleware:
 class _Exchange:
     """One request in flight: its status, and the response iterable the server drains.
 
-    Finished (recorded once) when the body is exhausted or closed, or the app raised.
+    Recorded once: when the server closes the body, or when the app raised.
     """
 
     __slots__ = ("active", "body", "environ", "method", "metrics", "start", "status", "upstream")
@@ -133,10 +134,8 @@ class _Exchange:
         self.metrics.observe(route, self.method, self.status or 500, elapsed)
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self.body
-        finally:
-            self.finish()
+        # No wrapping generator: chunks pass untouched; close() ends the timing.
+        return iter(self.body)
 
     def close(self) -> None:
         try:
@@ -170,19 +169,25 @@ def instrument_flask(
 ) -> Flask:
     """Record a Flask app's requests by ``url_rule`` and serve ``metrics_path``.
 
-    The one line a Flask service adds::
+    Wraps ``app.wsgi_app`` (so Flask's own error handling sits inside). The one line a
+    Flask service adds::
 
         app = instrument_flask(Flask(__name__))
     """
     from flask import request
 
-    def note_route() -> None:
-        rule = request.url_rule
+    def note_route(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        if endpoint is None:
+            return  # no rule matched (404, 405)
+        # One proxy lookup, not one per attribute: this runs on every request.
+        current = cast(Any, request)._get_current_object()  # typed as Request, is a proxy
+        rule = current.url_rule
         if rule is not None:
-            request.environ[ROUTE_KEY] = rule.rule
+            current.environ[ROUTE_KEY] = rule.rule
 
-    # First of the app-wide hooks, so an earlier hook that aborts still leaves the route.
-    app.before_request_funcs.setdefault(None, []).insert(0, note_route)
+    # A URL value preprocessor rather than before_request: Flask calls these directly
+    # (no ensure_sync), first, and for every request of every blueprint.
+    app.url_value_preprocessors.setdefault(None, []).insert(0, note_route)
     app.wsgi_app = WSGIMetricsMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, registry=registry, metrics_path=metrics_path
     )
