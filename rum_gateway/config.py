@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated, Any
 
 import msgspec
 
@@ -59,6 +60,10 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     pass
 
 
+def _Range(lo: int, hi: int) -> object:
+    return msgspec.Meta(ge=lo, le=hi)
+
+
 class App(_Base, frozen=True):
     """One monitored web app: where its beacons may come from and how its routes look."""
 
@@ -72,31 +77,9 @@ class App(_Base, frozen=True):
     #: the same for the paths of API calls the page makes
     api_routes: list[str] = []
     #: distinct ``route`` values kept per app; later new ones become ``other``
-    max_routes: int = 200
+    max_routes: Annotated[int, _Range(1, 10_000)] = 200
     #: distinct ``api_route`` values kept per app; later new ones become ``other``
-    max_api_routes: int = 200
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not self.origins:
-            problems.append("origins: at least one origin is required")
-        for i, origin in enumerate(self.origins):
-            try:
-                OriginRule(origin)
-            except ValueError as exc:
-                problems.append(f"origins[{i}]: {exc}")
-        for field in ("routes", "api_routes"):
-            for i, template in enumerate(getattr(self, field)):
-                try:
-                    RouteTemplates([template])
-                except ValueError as exc:
-                    problems.append(f"{field}[{i}]: {exc}")
-        for field in ("max_routes", "max_api_routes"):
-            value = getattr(self, field)
-            if not 1 <= value <= 10_000:
-                problems.append(f"{field}: must be between 1 and 10000, got {value}")
-        if problems:
-            raise ValueError("\n".join(problems))
+    max_api_routes: Annotated[int, _Range(1, 10_000)] = 200
 
 
 class Geo(_Base, frozen=True):
@@ -108,53 +91,28 @@ class Geo(_Base, frozen=True):
     #: a GeoIP2 / GeoLite2 Country or City ``.mmdb`` file, looked up by client IP
     database: str = ""
 
-    def __post_init__(self) -> None:
-        if self.country_header and not _HEADER_NAME.match(self.country_header):
-            raise ValueError(f"country_header: not a valid header name: {self.country_header!r}")
-        if self.database and not Path(self.database).is_file():
-            raise ValueError(f"database: {self.database!r} does not exist or is not a file")
-
 
 class RateLimit(_Base, frozen=True):
     """A token bucket per client IP: ``burst`` beacons at once, refilled at ``per_second``."""
 
-    per_second: float = 5.0
-    burst: int = 100
+    per_second: Annotated[float, msgspec.Meta(gt=0, le=1e6)] = 5.0
+    burst: Annotated[int, _Range(1, 1_000_000)] = 100
     #: clients tracked at once (least recently seen are forgotten first)
-    max_clients: int = 100_000
-
-    def __post_init__(self) -> None:
-        if not 0 < self.per_second <= 1e6 or not 1 <= self.burst <= 1_000_000:
-            raise ValueError("per_second must be > 0 and burst between 1 and 1000000")
-        if not 1 <= self.max_clients <= 10_000_000:
-            raise ValueError("max_clients must be between 1 and 10000000")
+    max_clients: Annotated[int, _Range(1, 10_000_000)] = 100_000
 
 
 class Limits(_Base, frozen=True):
     """Caps on what one beacon and the whole label set may cost."""
 
-    #: request body cap, raw and after gzip decompression (at most 1 MiB)
+    #: request body cap, raw and after gzip decompression (1KiB to 1MiB)
     max_body_size: ByteSize = ByteSize(64 * 1024)
     #: views + API calls + errors in one beacon
-    max_events: int = 200
+    max_events: Annotated[int, _Range(1, 10_000)] = 200
     #: Prometheus series this gateway may create across all rum_* families
-    max_series: int = 50_000
+    max_series: Annotated[int, _Range(100, 10_000_000)] = 50_000
     #: distinct ``country`` values; later new ones become ``unknown``
-    max_countries: int = 250
+    max_countries: Annotated[int, _Range(1, 300)] = 250
     rate_limit: RateLimit = RateLimit()
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not 1024 <= self.max_body_size <= 1024 * 1024:
-            problems.append("max_body_size: must be between 1KiB and 1MiB")
-        if not 1 <= self.max_events <= 10_000:
-            problems.append("max_events: must be between 1 and 10000")
-        if not 100 <= self.max_series <= 10_000_000:
-            problems.append("max_series: must be between 100 and 10000000")
-        if not 1 <= self.max_countries <= 300:
-            problems.append("max_countries: must be between 1 and 300")
-        if problems:
-            raise ValueError("\n".join(problems))
 
 
 class Protection(_Base, frozen=True):
@@ -180,34 +138,92 @@ class Config(_Base, frozen=True):
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_VIEWS.items()}
     )
 
-    def __post_init__(self) -> None:
-        problems = []
-        if not self.apps:
-            problems.append("apps: at least one app is required")
-        for name in self.apps:
-            if not _APP_NAME.match(name):
-                problems.append(
-                    f"apps.{name}: app names are 1-64 letters, digits, '_', '.', '-' "
-                    "(they become the `app` label)"
+
+def _semantic_errors(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(path, message) for values that are well-typed but unusable.
+
+    These run over the raw YAML data next to the typed decode rather than in each struct's
+    ``__post_init__``: the walker only runs a struct's validator once all its fields
+    decoded, and a person fixing a config wants a bad origin reported in the same run as
+    an unknown key beside it. Values of the wrong type are skipped here (decode reports them).
+    """
+    out: list[tuple[str, str]] = []
+    apps = data.get("apps")
+    if isinstance(apps, dict):
+        if not apps:
+            out.append(("apps", "at least one app is required"))
+        for name, app in apps.items():
+            where = f"apps.{name}"
+            if not isinstance(name, str) or not _APP_NAME.match(name):
+                out.append(
+                    (where, "app names are 1-64 letters, digits, '_', '.', '-' (the `app` label)")
                 )
-        if not self.views:
-            problems.append("views: at least one view is required")
-        for name, labels in self.views.items():
-            if name != "default" and not _VIEW_NAME.match(name):
-                problems.append(
-                    f"views.{name}: a view is named `default` or `by_<name>` (lowercase), "
-                    "which becomes part of the metric name (rum_lcp_by_geo_seconds)"
-                )
-            for label in labels:
-                if label not in VIEW_LABELS:
-                    problems.append(
-                        f"views.{name}: unknown label {label!r} (one of {', '.join(VIEW_LABELS)};"
-                        " `app` is always included)"
+            if not isinstance(app, dict):
+                continue
+            origins = app.get("origins")
+            if isinstance(origins, list):
+                if not origins:
+                    out.append((f"{where}.origins", "at least one origin is required"))
+                for i, origin in enumerate(origins):
+                    if isinstance(origin, str):
+                        try:
+                            OriginRule(origin)
+                        except ValueError as exc:
+                            out.append((f"{where}.origins[{i}]", str(exc)))
+            for field in ("routes", "api_routes"):
+                templates = app.get(field)
+                if isinstance(templates, list):
+                    for i, template in enumerate(templates):
+                        if isinstance(template, str):
+                            try:
+                                RouteTemplates([template])
+                            except ValueError as exc:
+                                out.append((f"{where}.{field}[{i}]", str(exc)))
+    geo = data.get("geo")
+    if isinstance(geo, dict):
+        header = geo.get("country_header")
+        if isinstance(header, str) and header and not _HEADER_NAME.match(header):
+            out.append(("geo.country_header", f"not a valid header name: {header!r}"))
+        database = geo.get("database")
+        if isinstance(database, str) and database and not Path(database).is_file():
+            out.append(("geo.database", f"{database!r} does not exist or is not a file"))
+    limits = data.get("limits")
+    if isinstance(limits, dict) and "max_body_size" in limits:
+        try:
+            size = ByteSize.parse(limits["max_body_size"])
+        except ValueError:
+            pass  # decode reports it
+        else:
+            if not 1024 <= size <= 1024 * 1024:
+                out.append(("limits.max_body_size", "must be between 1KiB and 1MiB"))
+    views = data.get("views")
+    if isinstance(views, dict):
+        if not views:
+            out.append(("views", "at least one view is required"))
+        for name, labels in views.items():
+            where = f"views.{name}"
+            if name != "default" and not (isinstance(name, str) and _VIEW_NAME.match(name)):
+                out.append(
+                    (
+                        where,
+                        "a view is named `default` or `by_<name>` (lowercase), which becomes "
+                        "part of the metric name (rum_lcp_by_geo_seconds)",
                     )
-            if len(set(labels)) != len(labels):
-                problems.append(f"views.{name}: a label is listed twice")
-        if problems:
-            raise ValueError("\n".join(problems))
+                )
+            if not isinstance(labels, list):
+                continue
+            for i, label in enumerate(labels):
+                if label not in VIEW_LABELS:
+                    out.append(
+                        (
+                            f"{where}[{i}]",
+                            f"unknown label {label!r} (one of {', '.join(VIEW_LABELS)}; "
+                            "`app` is always included)",
+                        )
+                    )
+            if len({str(x) for x in labels}) != len(labels):
+                out.append((where, "a label is listed twice"))
+    return out
 
 
 EMBEDDED_CONFIG = """\
@@ -231,13 +247,35 @@ def load_config(path: str | None) -> Config:
         >>> load_config(None).apps["demo"].origins[0]
         'http://127.0.0.1'
     """
+    source = path or "<embedded>"
     if path is None:
-        data, lines = parse_yaml(EMBEDDED_CONFIG, "<embedded>")
+        data, lines = parse_yaml(EMBEDDED_CONFIG, source)
     else:
         data, lines = load_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(["(top level): expected a mapping with `apps:`"], path or "<embedded>")
+        raise ConfigError(["(top level): expected a mapping with `apps:`"], source)
+    errors = []
+    config: Config | None = None
     try:
-        return decode(data, Config, lines=lines)
+        config = decode(data, Config, lines=lines)
     except ConfigError as exc:
-        raise ConfigError(exc.errors, path or "<embedded>") from None
+        errors = exc.errors
+    for where, message in _semantic_errors(data):
+        line = next((lines[p] for p in _prefixes(where) if p in lines), None)
+        errors.append(f"{where}: {message}" + (f" (line {line})" if line else ""))
+    if errors or config is None:
+        raise ConfigError(sorted(errors, key=_line_order), source)
+    return config
+
+
+def _prefixes(path: str) -> list[str]:
+    out = [path]
+    while "." in path or "[" in path:
+        path = path[: max(path.rfind("."), path.rfind("["))]
+        out.append(path)
+    return out
+
+
+def _line_order(message: str) -> int:
+    match = re.search(r"\(line (\d+)\)$", message)
+    return int(match.group(1)) if match else 0

@@ -241,11 +241,12 @@ IPHONE_SAFARI = (
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
 
-# Tools and crawlers ua-parser does not call "Spider"; word-bounded so "Cubot" phones pass.
+# Tools and crawlers ua-parser does not call "Spider". "bot" must stand alone or end a
+# product token (Foobot/1.0) so Cubot phones ("CUBOT X30") are not bots.
 _TOOLS = re.compile(
     r"\b(?:curl|wget|python-requests|python-urllib|python-httpx|aiohttp|go-http-client|"
     r"okhttp|java|apache-httpclient|libwww-perl|scrapy|httpie|node-fetch|axios|postmanruntime|"
-    r"uptimerobot|pingdom|statuscake|gtmetrix|site24x7)\b|bot\b|crawler|spider|slurp",
+    r"uptimerobot|pingdom|statuscake|gtmetrix|site24x7|bot)\b|bot[/;)]|crawler|spider|slurp",
     re.IGNORECASE,
 )
 _HEADLESS = re.compile(r"HeadlessChrome|PhantomJS|Lighthouse|SlimerJS|Electron/", re.IGNORECASE)

@@ -33,8 +33,8 @@ __all__ = [
 REASONS: dict[str, int] = {
     "too_large": 413,  # body over limits.max_body_size, raw or decompressed
     "unsupported_media": 415,  # Content-Type not JSON / text, or an unknown Content-Encoding
-    "bad_encoding": 400,  # corrupt gzip
-    "bad_json": 400,  # not JSON (or not UTF-8)
+    "bad_encoding": 400,  # corrupt or truncated gzip, or not UTF-8
+    "bad_json": 400,  # not JSON
     "bad_schema": 400,  # JSON, but not beacon v1 (types, required fields, lengths, events)
     "bad_value": 400,  # a number not finite, negative, or over its cap; sr outside (0, 1]
     "unknown_app": 403,  # app not in the config

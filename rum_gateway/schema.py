@@ -117,7 +117,8 @@ _decoder = msgspec.json.Decoder(Beacon)
 
 
 def decode_beacon(body: bytes) -> Beacon:
-    """Decode a beacon; :class:`SchemaError` (``bad_json`` / ``bad_schema``) if it is not one."""
+    """Decode a beacon; :class:`SchemaError` (``bad_json``, ``bad_schema``, ``bad_value``,
+    ``bad_encoding``) if it is not one."""
     try:
         return _decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -126,6 +127,8 @@ def decode_beacon(body: bytes) -> Beacon:
         raise SchemaError(reason, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise SchemaError("bad_json", str(exc)) from None
+    except UnicodeDecodeError as exc:  # msgspec decodes strings itself and raises this
+        raise SchemaError("bad_encoding", f"body is not valid UTF-8: {exc.reason}") from None
 
 
 def _bad(value: float, cap: float) -> bool:

@@ -1,0 +1,19 @@
+// Build the two SDK files with esbuild: `npm run build` (make sdk).
+//   dist/twinlens-rum.js   IIFE for <script src=…/sdk.js data-app=…>; window.twinlens.init
+//   dist/twinlens-rum.mjs  ES module exporting init(), for apps that bundle it
+import { build } from 'esbuild';
+
+const common = {
+  bundle: true,
+  minify: true,
+  target: 'es2019',
+  platform: 'browser',
+  legalComments: 'none', // web-vitals' Apache-2.0 notice: see README "Browser SDK"
+  logLevel: 'warning',
+  mangleProps: /^_/, // internal properties (ours and web-vitals') are named _x
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['src/tag.js'], format: 'iife', outfile: 'dist/twinlens-rum.js' }),
+  build({ ...common, entryPoints: ['src/index.js'], format: 'esm', outfile: 'dist/twinlens-rum.mjs' }),
+]);

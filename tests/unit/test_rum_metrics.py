@@ -1,0 +1,235 @@
+"""Buckets exact at the Web Vitals thresholds, exposition text, label caps, series budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from rum_gateway.config import load_config
+from rum_gateway.metrics import (
+    THRESHOLDS,
+    VITAL_BUCKETS,
+    ApiObs,
+    Client,
+    HistogramFamily,
+    LabelCap,
+    Observations,
+    RumMetrics,
+    SeriesBudget,
+    ViewObs,
+    sample_value,
+    vital_family_name,
+)
+from rum_gateway.schema import VITALS
+
+SECONDS = {"LCP": 1000.0, "FCP": 1000.0, "TTFB": 1000.0, "INP": 1000.0, "CLS": 1.0}
+
+
+def _le(vital: str, bound: float) -> str:
+    text = repr(bound / SECONDS[vital])
+    return text
+
+
+def _bucket_of(vital: str, value: float) -> str:
+    """The smallest `le` whose cumulative count includes ``value``, read from the text."""
+    family = HistogramFamily(
+        "x", "x", ("app",), VITAL_BUCKETS[vital], SECONDS[vital], SeriesBudget(100)
+    )
+    family.observe(("a",), value)
+    for line in family.render(list(family.children.items())).splitlines():
+        if line.startswith("x_bucket") and line.endswith(" 1"):
+            return line.split('le="')[1].split('"')[0]
+    raise AssertionError("no bucket counted the value")
+
+
+@pytest.mark.parametrize(
+    ("vital", "value", "le"),
+    [
+        ("LCP", 2500.0, "2.5"),  # exactly good
+        ("LCP", 2500.1, "3.0"),  # not good
+        ("LCP", 2500.0000001, "3.0"),
+        ("LCP", 4000.0, "4.0"),  # needs improvement, not poor
+        ("LCP", 4000.1, "6.0"),  # poor
+        ("FCP", 1800.0, "1.8"),
+        ("FCP", 1800.1, "2.5"),
+        ("FCP", 3000.0, "3.0"),
+        ("FCP", 3000.1, "4.0"),
+        ("TTFB", 800.0, "0.8"),
+        ("TTFB", 800.1, "1.2"),
+        ("TTFB", 1800.0, "1.8"),
+        ("TTFB", 1800.1, "3.0"),
+        ("INP", 200.0, "0.2"),
+        ("INP", 200.1, "0.3"),
+        ("INP", 500.0, "0.5"),
+        ("INP", 500.1, "0.75"),
+        ("CLS", 0.1, "0.1"),
+        ("CLS", 0.1000001, "0.15"),
+        ("CLS", 0.25, "0.25"),
+        ("CLS", 0.2500001, "0.5"),
+        ("LCP", 0.0, "0.5"),
+        ("LCP", 20000.1, "+Inf"),
+    ],
+)
+def test_rating_is_exact_at_the_thresholds(vital: str, value: float, le: str) -> None:
+    assert _bucket_of(vital, value) == le
+
+
+def test_every_threshold_is_a_bucket_bound() -> None:
+    for vital, (good, poor) in THRESHOLDS.items():
+        assert good in VITAL_BUCKETS[vital] and poor in VITAL_BUCKETS[vital]
+
+
+def test_family_names() -> None:
+    assert vital_family_name("LCP", "default") == "rum_lcp_seconds"
+    assert vital_family_name("INP", "by_geo") == "rum_inp_by_geo_seconds"
+    assert vital_family_name("CLS", "default") == "rum_cls"
+    assert vital_family_name("CLS", "by_browser") == "rum_cls_by_browser"
+
+
+def test_histogram_text_exposition() -> None:
+    family = HistogramFamily(
+        "rum_ttfb_seconds",
+        "TTFB.",
+        ("app", "route"),
+        VITAL_BUCKETS["TTFB"],
+        1000.0,
+        SeriesBudget(100),
+    )
+    for value in (50.0, 800.0, 801.0, 9000.0):
+        family.observe(("shop", '/a"b\\c'), value)
+    assert family.render(list(family.children.items())) == (
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="0.1"} 1\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="0.2"} 1\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="0.4"} 1\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="0.6"} 1\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="0.8"} 2\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="1.2"} 3\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="1.8"} 3\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="3.0"} 3\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="6.0"} 3\n'
+        'rum_ttfb_seconds_bucket{app="shop",route="/a\\"b\\\\c",le="+Inf"} 4\n'
+        'rum_ttfb_seconds_sum{app="shop",route="/a\\"b\\\\c"} 10.651\n'
+        'rum_ttfb_seconds_count{app="shop",route="/a\\"b\\\\c"} 4\n'
+    )
+
+
+def test_series_budget_drops_new_children_only() -> None:
+    budget = SeriesBudget(30)
+    family = HistogramFamily("h", "h", ("k",), (1.0, 2.0), 1.0, budget)  # 5 series a child
+    for i in range(10):
+        family.observe((str(i),), 1.0)
+    assert len(family.children) == 6 and budget.used == 30 and budget.dropped == 4
+    family.observe(("0",), 1.5)  # existing children still count
+    assert family.children[("0",)][1:] == [1, 1, 0]
+
+
+def test_label_cap_counts_each_folded_observation() -> None:
+    folded = []
+    cap = LabelCap(2, "other", lambda: folded.append(1))
+    assert [cap(v) for v in ("/a", "/b", "/c", "/a", "/d", "/c")] == [
+        "/a",
+        "/b",
+        "other",
+        "/a",
+        "other",
+        "other",
+    ]
+    assert len(folded) == 3
+
+
+def _client(country: str = "SG") -> Client:
+    return Client("mobile", "safari", country, "South-eastern Asia", "4g")
+
+
+def _obs(route: str, app: str = "demo", lcp: float = 2000.0) -> Observations:
+    return Observations(
+        app,
+        [ViewObs(route, "navigate", 2.0, [(0, lcp), (4, 0.05)], [("error", 2.0)])],
+        [ApiObs("/api/x", "GET", "2xx", 120.0)],
+    )
+
+
+def test_record_fills_every_view_family() -> None:
+    metrics = RumMetrics(load_config(None))
+    metrics.record(_obs("/products/{id}"), _client())
+    text = metrics.render()
+    s = lambda name, **labels: sample_value(text, name, labels)  # noqa: E731
+    assert s("rum_lcp_seconds_count", app="demo", route="/products/{id}", device="mobile") == 1
+    assert (
+        s("rum_lcp_seconds_bucket", app="demo", route="/products/{id}", device="mobile", le="2.0")
+        == 1
+    )
+    assert s("rum_lcp_seconds_sum", app="demo", route="/products/{id}", device="mobile") == 2.0
+    geo = {"app": "demo", "region": "South-eastern Asia", "country": "SG", "device": "mobile"}
+    assert s("rum_lcp_by_geo_seconds_count", **geo) == 1
+    assert s("rum_cls_by_browser_count", app="demo", browser="safari", device="mobile") == 1
+    assert s("rum_cls_bucket", app="demo", route="/products/{id}", device="mobile", le="0.05") == 1
+    assert (
+        s(
+            "rum_page_views_total",
+            app="demo",
+            route="/products/{id}",
+            device="mobile",
+            nav_type="navigate",
+        )
+        == 2.0
+    )
+    assert s("rum_errors_total", app="demo", route="/products/{id}", kind="error") == 2.0
+    api = {"app": "demo", "api_route": "/api/x", "method": "GET", "status_class": "2xx"}
+    assert s("rum_api_request_duration_seconds_count", **api) == 1
+    assert s("rum_beacons_total", app="demo") == 1
+    # families with no observation are absent: FCP was not in the beacon
+    assert s("rum_fcp_seconds_count", app="demo", route="/products/{id}", device="mobile") is None
+
+
+def test_route_cap_and_series_budget_are_counted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "g.yml"
+    path.write_text(
+        "apps:\n  demo:\n    origins: ['http://localhost']\n    max_routes: 3\n"
+        "limits:\n  max_series: 150\n"
+    )
+    metrics = RumMetrics(load_config(str(path)))
+    for i in range(10):
+        metrics.record(_obs(f"/r{i}"), _client())
+    text = metrics.render()
+    routes = {
+        line.split('route="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("rum_lcp_seconds_count")
+    }
+    # 7 views went to `other`, and the budget (150 series) ran out before every child fit
+    assert sample_value(text, "rum_label_overflow_total", {"label": "route"}) == 7
+    assert routes <= {"/r0", "/r1", "/r2", "other"}
+    assert metrics.series <= 150
+    assert sample_value(text, "rum_label_overflow_total", {"label": "series"}) > 0
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(samples) == metrics.series
+
+
+def test_every_family_is_declared_once() -> None:
+    metrics = RumMetrics(load_config(None))
+    names = [f.name for f in metrics.families()]
+    assert len(names) == len(set(names)) == 3 + 3 * len(VITALS) + 3
+    text = metrics.render()
+    assert "# TYPE rum_lcp_seconds histogram\n" in text
+    assert "# TYPE rum_page_views_total counter\n" in text
+    assert sample_value(text, "rum_beacons_rejected_total", {"reason": "bot"}) == 0
+
+
+def test_compatible_config_keeps_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    metrics = RumMetrics(load_config(None))
+    metrics.record(_obs("/"), _client())
+    path = tmp_path / "g.yml"
+    path.write_text(
+        "apps:\n  demo:\n    origins: ['http://localhost']\n  blog:\n    origins: ['http://localhost']\n"
+    )
+    new = load_config(str(path))
+    assert metrics.compatible(new)
+    metrics.update_apps(new)
+    metrics.record(_obs("/", app="blog"), _client())
+    text = metrics.render()
+    assert sample_value(text, "rum_beacons_total", {"app": "demo"}) == 1
+    assert sample_value(text, "rum_beacons_total", {"app": "blog"}) == 1
+    path.write_text(
+        "apps:\n  demo:\n    origins: ['http://localhost']\nviews:\n  default: [route]\n"
+    )
+    assert not metrics.compatible(load_config(str(path)))
