@@ -37,12 +37,11 @@ sysdeps:  ## install the Debian packages the tests use (as root, when missing)
 $(SDK)/node_modules/.package-lock.json: $(SDK)/package-lock.json
 	cd $(SDK) && npm ci --no-audit --no-fund --loglevel=error
 
-# TODO(sdk issue #5): drop the guard once rum_gateway/sdk/package.json exists.
-sdk:  ## build the browser SDK bundle (esbuild)
-	@if [ -f $(SDK)/package.json ]; then $(MAKE) --no-print-directory $(SDK)/node_modules/.package-lock.json && cd $(SDK) && npm run --silent build; fi
+sdk: $(SDK)/node_modules/.package-lock.json  ## build the browser SDK bundle (esbuild)
+	cd $(SDK) && npm run --silent build
 
-sdk-test: sdk  ## the SDK's own unit tests (node --test)
-	@if [ -f $(SDK)/package.json ]; then cd $(SDK) && npm test --silent; fi
+sdk-test: sdk  ## the SDK's own unit tests and bundle-size budget (node --test)
+	cd $(SDK) && npm test --silent
 
 lint: venv  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
