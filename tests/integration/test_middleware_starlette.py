@@ -145,3 +145,35 @@ async def test_counts_per_route_template_method_and_status() -> None:
         },
     )
     assert slow_within_10s == 1
+
+
+async def test_fastapi_included_router_prefix_and_validation_errors() -> None:
+    from fastapi import APIRouter, FastAPI
+
+    registry = CollectorRegistry()
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/users/{user_id}")
+    async def user(user_id: int) -> dict[str, int]:
+        return {"id": user_id}
+
+    @v1.get("/users/{user_id}/orders/{order_id}")
+    async def user_order(user_id: int, order_id: str) -> dict[str, str]:
+        return {"order": order_id}
+
+    app = FastAPI(openapi_url=None)
+    app.include_router(v1)
+    instrument_starlette(app, registry=registry)
+    async with serve(app) as base, aiohttp.ClientSession() as http:
+        statuses = []
+        for path in ("/v1/users/1", "/v1/users/2", "/v1/users/x", "/v1/users/1/orders/A", "/v2"):
+            async with http.get(base + path) as resp:
+                statuses.append(resp.status)
+    assert statuses == [200, 200, 422, 200, 404]
+    assert counts(registry) == {
+        ("/v1/users/{user_id}", "GET", "200"): 2,
+        # A request the route matched but rejected keeps the route's template.
+        ("/v1/users/{user_id}", "GET", "422"): 1,
+        ("/v1/users/{user_id}/orders/{order_id}", "GET", "200"): 1,
+        ("unmatched", "GET", "404"): 1,
+    }
