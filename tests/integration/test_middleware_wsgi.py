@@ -174,6 +174,7 @@ def _stream(request: HttpRequest) -> StreamingHttpResponse:
 
 # This module is the Django URLconf (settings.ROOT_URLCONF = __name__).
 urlpatterns = [
+    path("", _order, {"code": "home"}),
     path("items/<int:pk>", _item),
     path("api/", include([path("orders/<slug:code>", _order)])),
     path("boom", _boom),
@@ -206,6 +207,7 @@ def test_django_counts_per_url_pattern_method_and_status(django_wsgi: Any) -> No
     with serve(app) as call:
         assert [call("GET", f"/items/{i}")[0] for i in (1, 22)] == [200, 200]
         assert call("GET", "/api/orders/a-1")[0] == 200
+        assert call("GET", "/") == (200, b"home")
         assert call("DELETE", "/api/orders/b-2")[0] == 200
         assert call("GET", "/boom")[0] == 500
         assert call("GET", "/stream") == (200, b"0\n1\n2\n")
@@ -216,6 +218,7 @@ def test_django_counts_per_url_pattern_method_and_status(django_wsgi: Any) -> No
 
     assert counts(registry) == {
         ("/items/<int:pk>", "GET", "200"): 2,
+        ("/", "GET", "200"): 1,
         ("/api/orders/<slug:code>", "GET", "200"): 1,
         ("/api/orders/<slug:code>", "DELETE", "200"): 1,
         ("/boom", "GET", "500"): 1,

@@ -101,7 +101,7 @@ class _Exchange:
     ) -> None:
         self.metrics = metrics
         self.environ = environ
-        self.upstream: StartResponse | None = upstream
+        self.upstream = upstream
         self.method = normalize_method(environ.get("REQUEST_METHOD", ""))
         self.active: Gauge | None = metrics.active_for(self.method)
         self.status = 0
@@ -116,7 +116,6 @@ class _Exchange:
             self.status = int(status[:3])
         except ValueError:
             self.status = 0  # malformed: recorded as 500 below, what a server would send
-        assert self.upstream is not None
         if exc_info is None:
             return self.upstream(status, headers)
         return self.upstream(status, headers, exc_info)
@@ -223,9 +222,9 @@ class DjangoRouteMiddleware:
         view_args: object,
         view_kwargs: object,
     ) -> None:
-        match = request.resolver_match
-        route = getattr(match, "route", None)
-        if not route:
+        route = getattr(request.resolver_match, "route", None)
+        if not isinstance(route, str):
             return
+        # "" is the root pattern path(""): a route, "/", not unmatched.
         label = route if route.startswith("/") else "/" + route.removeprefix("^")
         request.META[ROUTE_KEY] = label
