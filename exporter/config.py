@@ -473,6 +473,9 @@ class DNSProbe(_Base, frozen=True):
             raise ValueError("\n".join(problems))
 
 
+_H2_OWN = ("te", "content-type", "user-agent")
+
+
 class GRPCProbe(_Base, frozen=True):
     service: str = ""
     tls: bool = False
@@ -480,6 +483,13 @@ class GRPCProbe(_Base, frozen=True):
     ip_protocol_fallback: bool = True
     preferred_ip_protocol: IPProtocol = "ip6"
     metadata: dict[str, list[str]] = {}
+
+    def __post_init__(self) -> None:
+        # gRPC metadata keys are HTTP/2 header names: reserved ones would corrupt the call.
+        for key in self.metadata:
+            low = key.lower()
+            if not re.fullmatch(r"[0-9a-z_.-]+", low) or low.startswith("grpc-") or low in _H2_OWN:
+                raise ValueError(f"metadata key {key!r} is not allowed (reserved or not a header)")
 
 
 # --- twinlens additions ------------------------------------------------------------------------
