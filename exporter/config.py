@@ -529,6 +529,9 @@ class SSRFGuard(_Base, frozen=True):
         return [_host_pattern(h) for h in hosts]
 
 
+_EVERY_ADDRESS_PROBERS = ("http", "tcp", "grpc", "dns", "icmp")
+
+
 class Module(_Base, frozen=True):
     prober: str
     timeout: Duration = Duration(0)
@@ -562,6 +565,11 @@ class Module(_Base, frozen=True):
             raise ValueError("query name must be set for DNS module (dns: query_name)")
         if self.prober in ("journey", "browser") and getattr(self, self.prober) is None:
             raise ValueError(f"a {self.prober} module needs {self.prober}: steps")
+        if self.every_address and self.prober not in _EVERY_ADDRESS_PROBERS:
+            raise ValueError(
+                f"every_address is not supported by prober '{self.prober}' "
+                f"(only {', '.join(_EVERY_ADDRESS_PROBERS)})"
+            )
 
     def with_hostname(self, hostname: str) -> Module:
         """The module as blackbox applies ``/probe?hostname=``: the Host header, and the TLS

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 import msgspec
 
 from exporter.config import Check, Config, Module
+from exporter.every_address import run_every_address
 from exporter.history import ProbeHistory
 from exporter.metrics import CATALOG, LabelPairs, escape_label_value, format_value
 from exporter.probe import ProbeOutcome, run_probe
@@ -560,10 +561,13 @@ class Scheduler:
         if not holding:
             await self._semaphore.acquire()
         self._in_flight += 1
+        check = state.check
         try:
-            return await run_probe(
-                state.check.module, state.module, state.check.target, state.timeout
-            )
+            if state.module.every_address:
+                return await run_every_address(
+                    check.module, state.module, check.target, state.timeout
+                )
+            return await run_probe(check.module, state.module, check.target, state.timeout)
         finally:
             self._in_flight -= 1
             self._semaphore.release()
