@@ -54,13 +54,14 @@ function start(c, handle) {
   const exclude = matcher(c.apiExclude, origin);
   const nativeFetch = window.fetch; // unwrapped: our own fallback request is never an API call
   const observers = [];
-  let timer = 0;
   let busy = false;
 
   const rec = createRecorder({
     routeOf: c.routeOf,
     maxItems: MAX_ITEMS,
-    onFull: () => (timer = timer || setTimeout(flush, 0)),
+    // At once: a beacon never holds more than MAX_ITEMS events (the gateway's max_events
+    // defaults to 200), however many calls resolve in one task.
+    onFull: () => flush(),
     cls: supports('layout-shift'),
   });
   const page = (nav, t) => {
@@ -69,8 +70,6 @@ function start(c, handle) {
   };
 
   function flush(final) {
-    clearTimeout(timer);
-    timer = 0;
     if (busy) return; // beforeSend calling fetch must not re-enter
     busy = true;
     try {

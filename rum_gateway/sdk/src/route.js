@@ -2,13 +2,14 @@
  * Route templating: turn `/products/42` into the app's own template `/products/{id}` so the
  * gateway gets a bounded label instead of one value per product.
  *
- *   const routeOf = compileRoutes(['/products/:id', '/docs/*']);
+ *   const routeOf = compileRoutes(['/products/:id', '/docs/{page*}']);
  *   routeOf('/products/42')  // -> '/products/{id}'
- *   routeOf('/docs/a/b')     // -> '/docs/*'
+ *   routeOf('/docs/a/b')     // -> '/docs/{page*}'
  *   routeOf('/elsewhere')    // -> undefined (the gateway collapses ids itself)
  *
- * Placeholders are `:name` or `{name}` and match within one path segment; a trailing `*`
- * matches the rest of the path. `:name` is reported in the `{name}` form the gateway uses.
+ * Placeholders are `:name` or `{name}` and match within one path segment; `*` or `{name*}`
+ * (the gateway's own syntax) match the rest of the path, slashes included. `:name` is
+ * reported in the `{name}` form the gateway uses.
  * The first matching template wins, so list specific templates before general ones.
  */
 
@@ -25,7 +26,7 @@ export function compileRoutes(templates) {
     let src = '';
     let last = 0;
     name.replace(TOKEN, (tok, at) => {
-      src += escapeRe(name.slice(last, at)) + (tok === '*' ? '.*' : '[^/]+');
+      src += escapeRe(name.slice(last, at)) + (/\*}?$/.test(tok) ? '.*' : '[^/]+');
       last = at + tok.length;
       return tok;
     });

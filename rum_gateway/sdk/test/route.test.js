@@ -28,6 +28,13 @@ test('regex characters in templates are literal', () => {
   assert.equal(routeOf('/aab/x'), undefined);
 });
 
+test('{name*} is the rest of the path, as in the gateway config', () => {
+  const routeOf = compileRoutes(['/help/{page*}', '/p/{id}']);
+  assert.equal(routeOf('/help/billing/refunds'), '/help/{page*}');
+  assert.equal(routeOf('/help/'), '/help/{page*}');
+  assert.equal(routeOf('/p/1/2'), undefined);
+});
+
 test('root and no templates', () => {
   assert.equal(compileRoutes(['/'])('/'), '/');
   assert.equal(compileRoutes(['/'])('/x'), undefined);
