@@ -132,6 +132,9 @@ class HttpServerMetrics:
                 "(OpenTelemetry http.server.active_requests).",
                 ("http_request_method",),
                 registry=registry,
+                # Under prometheus_client's multiprocess mode (gunicorn workers) the
+                # in-flight count is the sum over live workers; no effect otherwise.
+                multiprocess_mode="livesum",
             )
         except ValueError as exc:
             raise ValueError(
