@@ -43,6 +43,12 @@ sdk: $(SDK)/node_modules/.package-lock.json  ## build the browser SDK bundle (es
 sdk-test: sdk  ## the SDK's own unit tests and bundle-size budget (node --test)
 	cd $(SDK) && npm test --silent
 
+K8S_VALIDATE := tests/k8s
+$(K8S_VALIDATE)/node_modules/.package-lock.json: $(K8S_VALIDATE)/package-lock.json
+	cd $(K8S_VALIDATE) && npm ci --no-audit --no-fund --loglevel=error
+
+test-node-deps: $(K8S_VALIDATE)/node_modules/.package-lock.json  # schema validators for deploy/
+
 lint: venv  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -57,13 +63,13 @@ unit: venv  ## unit tests only
 
 test-quick: lint unit sdk-test  ## the inner loop: lint, unit tests, SDK tests
 
-integration: venv sdk  ## tests against real local servers
+integration: venv sdk test-node-deps  ## tests against real local servers
 	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
 
 e2e: venv sdk sysdeps  ## tests with real Prometheus, Alertmanager, Chromium
 	$(BIN)/pytest -q tests/e2e $(PYTEST_ARGS)
 
-test: sysdeps venv sdk lint sdk-test  ## everything: lint, SDK tests, unit, integration and e2e
+test: sysdeps venv sdk test-node-deps lint sdk-test  ## everything: lint, SDK tests, unit, integration and e2e
 	$(BIN)/pytest -q -n 3 --dist loadgroup tests $(PYTEST_ARGS)
 
 run: venv sdk  ## run the whole system live on loopback (Ctrl-C stops it)
