@@ -465,3 +465,28 @@ def test_health_ready_and_self_metrics(gateway: GatewayServer) -> None:
     samples = [ln for ln in text.splitlines() if ln.startswith("rum_")]
     assert series == len(samples)
     assert value(text, "twinlens_gateway_series_limit") == 50_000
+
+
+def test_cli_config_check(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text("apps:\n  shop:\n    origins: [shop.example.com]\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "twinlens", "gateway", "--config.check", "--config.file", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "apps.shop.origins[0]: an origin looks like" in run.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "twinlens", "gateway", "--config.check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (run.returncode, run.stdout) == (0, "SUCCESS: <embedded> is a valid gateway config\n")
