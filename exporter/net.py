@@ -145,8 +145,12 @@ def ip_hash(ip: str) -> float:
     >>> ip_hash("127.0.0.1")
     3668918509.0
     """
+    return _fnv32a(ipaddress.ip_address(ip).packed)
+
+
+def _fnv32a(data: bytes) -> float:
     h = 0x811C9DC5
-    for byte in ipaddress.ip_address(ip).packed:
+    for byte in data:
         h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
     return float(h)
 
@@ -185,11 +189,25 @@ def split_host_port(target: str, default_port: int | None = None) -> tuple[str, 
     return host, int(port_text)
 
 
+_CACHE_MAX = 4096
+# host text -> parsed literal address (or None): probes hit the same targets every scrape,
+# and parsing an address costs more than the rest of the resolve step.
+_literals: dict[str, IPAddress | None] = {}
+
+
 def _literal_ip(host: str) -> IPAddress | None:
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return _literals[host]
+    except KeyError:
+        pass
+    try:
+        addr: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return None
+        addr = None
+    if len(_literals) >= _CACHE_MAX:
+        _literals.clear()
+    _literals[host] = addr
+    return addr
 
 
 async def resolve(
@@ -244,7 +262,7 @@ async def resolve(
     ip = str(chosen)
     if metrics is not None:
         metrics.gauge("probe_ip_protocol", version)
-        metrics.gauge("probe_ip_addr_hash", ip_hash(ip))
+        metrics.gauge("probe_ip_addr_hash", _fnv32a(chosen.packed))
     if log is not None:
         log.info("Resolved target address", target=host, ip=ip)
     return Resolved(host=host, ip=ip, version=version, lookup_seconds=lookup)
@@ -289,6 +307,11 @@ def _norm_host(host: str) -> str:
     return host.strip("[]").rstrip(".").lower()
 
 
+# (id(guard), host, ip) -> (guard, verdict). The guard is kept in the value and compared by
+# identity, so a recycled id() after a reload can never return a stale verdict.
+_verdicts: dict[tuple[int, str, str | None], tuple[SSRFGuard, str | None]] = {}
+
+
 def check_ssrf(guard: SSRFGuard, host: str, ip: str | None = None) -> str | None:
     """Why ``guard`` blocks ``host`` (resolved to ``ip``), or None when it may be probed.
 
@@ -303,6 +326,18 @@ def check_ssrf(guard: SSRFGuard, host: str, ip: str | None = None) -> str | None
     >>> check_ssrf(SSRFGuard(), "example.com", "93.184.216.34") is None
     True
     """
+    key = (id(guard), host, ip)
+    hit = _verdicts.get(key)
+    if hit is not None and hit[0] is guard:
+        return hit[1]
+    verdict = _check_ssrf(guard, host, ip)
+    if len(_verdicts) >= _CACHE_MAX:
+        _verdicts.clear()
+    _verdicts[key] = (guard, verdict)
+    return verdict
+
+
+def _check_ssrf(guard: SSRFGuard, host: str, ip: str | None) -> str | None:
     name = _norm_host(host)
     for pattern in guard.host_patterns("deny"):
         if pattern.match(name):

@@ -73,7 +73,7 @@ class _BadRedirect(HTTPProtocolError):
     """A redirect's Location is not a usable http(s) URL."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _URL:
     scheme: str
     host: str  # without brackets
@@ -90,7 +90,22 @@ class _URL:
         return f"{self.scheme}://{self.authority}{self.target}"
 
 
+_URL_CACHE_MAX: Final = 4096
+# URL text -> parsed URL: the same targets are probed every scrape.
+_urls: dict[str, _URL] = {}
+
+
 def _parse_url(text: str, error: type[net.NetError]) -> _URL:
+    url = _urls.get(text)
+    if url is None:
+        url = _parse_url_uncached(text, error)
+        if len(_urls) >= _URL_CACHE_MAX:
+            _urls.clear()
+        _urls[text] = url
+    return url
+
+
+def _parse_url_uncached(text: str, error: type[net.NetError]) -> _URL:
     try:
         parts = urllib.parse.urlsplit(text)
         port = parts.port
