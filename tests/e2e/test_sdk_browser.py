@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ITEM_LATENCY = 0.12  # seconds the items API takes: the test controls what the browser sees
+ITEM_LATENCY = 0.12  # seconds /api/items/42 takes: the test controls what the browser sees
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 # The SPA. Every click handler blocks for 50 ms, so each interaction is a measurable one
@@ -122,13 +122,15 @@ class Shop:
 
     def __init__(self) -> None:
         self.cart_status = 503
+        self.beacons: list[tuple[str, str]] = []  # (content-type, body) posted to the shop
         self.app = web.Application()
-        for path in ("/", "/products/{slug}", "/cart"):
-            self.app.router.add_get(path, self._shell)
         self.app.router.add_get("/api/items/{id}", self._item)
         self.app.router.add_get("/api/stock/{id}", self._stock)
         self.app.router.add_post("/api/cart", self._cart)
         self.app.router.add_get("/bye", self._bye)
+        self.app.router.add_get("/sdk.mjs", self._module)
+        self.app.router.add_post("/v1/beacon", self._beacon)
+        self.app.router.add_get("/{tail:.*}", self._shell)  # SPA: every other path
         self.sdk_tag = ""
         self.url = ""
 
@@ -136,7 +138,8 @@ class Shop:
         return web.Response(text=SHELL % {"sdk": self.sdk_tag}, content_type="text/html")
 
     async def _item(self, request: web.Request) -> web.Response:
-        await asyncio.sleep(ITEM_LATENCY)
+        if request.match_info["id"] == "42":  # the product page's item: slow on purpose
+            await asyncio.sleep(ITEM_LATENCY)
         return web.json_response({"id": request.match_info["id"], "name": "blue shoes"})
 
     async def _stock(self, request: web.Request) -> web.Response:
@@ -147,6 +150,14 @@ class Shop:
 
     async def _bye(self, request: web.Request) -> web.Response:
         return web.Response(text="<p>another site</p>", content_type="text/html")
+
+    async def _module(self, request: web.Request) -> web.Response:
+        body = SDK_JS.with_suffix(".mjs").read_bytes()
+        return web.Response(body=body, content_type="text/javascript")
+
+    async def _beacon(self, request: web.Request) -> web.Response:
+        self.beacons.append((request.headers.get("Content-Type", ""), await request.text()))
+        return web.Response(status=204)
 
 
 class Cdn:
@@ -301,6 +312,16 @@ async def _wait_for_metrics(
         await asyncio.sleep(0.1)
         samples = await _scrape(gateway_url + "/metrics")
     return samples
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def _show(samples: Samples) -> list[tuple[str, list[tuple[str, str]], float]]:
@@ -470,3 +491,115 @@ async def test_phone_from_one_tag_lands_in_mobile_with_country_and_region(tmp_pa
         _assert_exact(samples, names, expected)
         _assert_no_rejections(samples)
         assert all(ctype == "text/plain;charset=UTF-8" for ctype, _ in cdn.beacons)
+
+
+async def test_module_build_options_fallback_delivery_and_privacy(tmp_path: Path) -> None:
+    """The ES module with every option, sendBeacon unavailable (fetch keepalive instead), a
+    batch that fills while the page is visible, sampling, bad options, and no storage."""
+    async with (
+        _stack(tmp_path, country="DE") as (shop, _cdn, _gw),
+        _browser("Desktop Chrome") as context,
+    ):
+        shop.sdk_tag = """<script type="module">
+import { init } from '/sdk.mjs';
+window.rum = init({
+  app: 'shop',
+  endpoint: '/v1/beacon',
+  routes: ['/products/:slug'],
+  ignoreUrls: ['/admin'],
+  apiUrls: { exclude: [/\\/api\\/stock\\//] },
+  beforeSend: (b) => {
+    b.views = b.views.filter((v) => v.path !== '/secret');
+    return b.views.length ? b : null;
+  },
+  debug: true,
+});
+window.again = init({ app: 'other', endpoint: '/elsewhere' });
+</script>"""
+        # A browser without sendBeacon: the SDK must fall back to fetch(keepalive).
+        await context.add_init_script("delete Navigator.prototype.sendBeacon")
+        page = await context.new_page()
+        logs: list[str] = []
+        page.on("console", lambda m: logs.append(m.text))
+        await page.goto(shop.url + "/")
+        await page.wait_for_function("window.rum !== undefined")
+        assert await page.evaluate("window.rum === window.again")  # a second init: same SDK
+        # an ignored page (nothing recorded there), then a page beforeSend removes
+        await page.evaluate("history.pushState({}, '', '/admin/users?id=7')")
+        await page.evaluate("fetch('/api/items/1?admin=1')")
+        await page.evaluate("history.pushState({}, '', '/secret')")
+        await page.click("#product")  # fetch items (kept) + XHR stock (excluded)
+        await page.wait_for_function(
+            "document.getElementById('main').dataset.loaded === '/products/blue-shoes'"
+        )
+        before = len(shop.beacons)
+        # 39 more calls fill the batch (40 page views + calls + errors): sent while visible
+        await page.evaluate(
+            "Promise.all(Array.from({length: 39}, () => fetch('/api/items/9?n=1')))"
+        )
+        assert await _until(lambda: len(shop.beacons) > before), "a full batch is sent at once"
+        assert len(shop.beacons) == before + 1
+        storage = await page.evaluate(
+            "[document.cookie, localStorage.length, Object.keys(sessionStorage)]"
+        )
+        assert storage == ["", 0, ["twinlens:seed"]]
+        await page.goto(shop.url + "/bye")
+        assert await _until(lambda: len(shop.beacons) > before + 1), "the rest is sent on leaving"
+
+        assert any("sent by fetch" in line for line in logs), logs
+        views = []
+        for ctype, body in shop.beacons:
+            assert ctype == "text/plain;charset=UTF-8"  # fetch with a string body: no preflight
+            beacon = json.loads(body)
+            assert (
+                len(beacon["views"])
+                + sum(len(v.get("api", [])) + len(v.get("errors", [])) for v in beacon["views"])
+                <= 42
+            )
+            views += beacon["views"]
+        assert [(v["path"], v.get("route")) for v in views if v["pv"]] == [
+            ("/", None),
+            ("/products/blue-shoes", "/products/{slug}"),
+        ]
+        calls = [(c["method"], c["path"], c["status"]) for v in views for c in v.get("api", [])]
+        assert sorted(set(calls)) == [("GET", "/api/items/42", 200), ("GET", "/api/items/9", 200)]
+        assert calls.count(("GET", "/api/items/9", 200)) == 39
+        assert calls.count(("GET", "/api/items/42", 200)) == 1
+
+        # Sampling: decided once per tab session from the stored seed.
+        for seed, rate, sent in (("0.9", "0.5", False), ("0.1", "0.5", True)):
+            shop.beacons.clear()
+            shop.sdk_tag = (
+                '<script type="module">import { init } from "/sdk.mjs";'
+                f"init({{app: 'shop', endpoint: '/v1/beacon', sampleRate: {rate}}});</script>"
+            )
+            tab = await context.new_page()
+            await tab.add_init_script(f"sessionStorage.setItem('twinlens:seed', '{seed}')")
+            await tab.goto(shop.url + "/cart")
+            await tab.wait_for_function("window.__twinlens !== undefined")
+            await tab.goto(shop.url + "/bye")
+            await _until(lambda: bool(shop.beacons), 10 if sent else 1)
+            if sent:
+                assert shop.beacons and json.loads(shop.beacons[0][1])["sr"] == 0.5
+            else:
+                assert shop.beacons == []
+            await tab.close()
+
+        # Bad options: one console warning listing every problem; the page carries on.
+        shop.sdk_tag = (
+            '<script type="module">import { init } from "/sdk.mjs";'
+            "window.res = init({app: 'shop', sampleRate: 5, sampelRate: 1});</script>"
+        )
+        tab = await context.new_page()
+        warnings: list[str] = []
+        tab.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+        errors: list[str] = []
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        await tab.goto(shop.url + "/")
+        await tab.wait_for_function("window.res === null")
+        assert warnings == [
+            "[twinlens] not started:\n  sampelRate: unknown option\n"
+            "  endpoint: required: an http(s) URL\n"
+            "  sampleRate: must be a number in (0, 1], got 5"
+        ]
+        assert errors == []
