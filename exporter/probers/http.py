@@ -286,7 +286,10 @@ async def _run(probe: _Probe, target: str) -> bool:
     url = _parse_url(target, _InvalidTarget)
     probe.first_host = url.host
     method = cfg.method or "GET"
-    body = cfg.request_body()
+    try:
+        body = cfg.request_body()
+    except OSError as exc:
+        raise _ConfigTrouble(f"body_file {cfg.body_file!r}: {exc.strerror or exc}") from None
     host_header = next((v for k, v in cfg.headers.items() if k.lower() == "host"), None)
     extra = [(k, v) for k, v in cfg.headers.items() if k.lower() != "host"]
     auth = await _authorization(probe, url)
