@@ -1,6 +1,7 @@
 // Build the two SDK files with esbuild: `npm run build` (make sdk).
 //   dist/twinlens-rum.js   IIFE for <script src=…/sdk.js data-app=…>; window.twinlens.init
 //   dist/twinlens-rum.mjs  ES module exporting init(), for apps that bundle it
+//   dist/twinlens-probe-vitals.js  IIFE the exporter's browser prober injects (lab vitals)
 import { build } from 'esbuild';
 
 const common = {
@@ -16,4 +17,6 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: ['src/tag.js'], format: 'iife', outfile: 'dist/twinlens-rum.js' }),
   build({ ...common, entryPoints: ['src/index.js'], format: 'esm', outfile: 'dist/twinlens-rum.mjs' }),
+  // web-vitals for the exporter's browser prober (lab vitals of synthetic runs), same version.
+  build({ ...common, entryPoints: ['src/probe-vitals.js'], format: 'iife', outfile: 'dist/twinlens-probe-vitals.js' }),
 ]);

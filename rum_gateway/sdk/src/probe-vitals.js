@@ -8,8 +8,8 @@
  * Each document reports every change of LCP, FCP, TTFB, CLS and INP to the prober's
  * binding `window.__twinlensProbeVital({doc, name, value})` (values in milliseconds as
  * browsers give them, CLS unitless), so a value survives the journey navigating away.
- * `window.__twinlensProbeVitals.snapshot()` resolves, after the next two frames, with the
- * current document's values: the prober calls it when the journey ends so a paint that
+ * `window.__twinlensProbeVitals.snapshot()` resolves, after the next two frames and an idle
+ * period, with the current document's values: the prober calls it when the journey ends so a paint that
  * happened just before is not missed. Nothing is sent anywhere; only the main frame runs it.
  */
 
@@ -55,7 +55,10 @@ const SNAPSHOT_WAIT_MS = 500;
         }
       };
       setTimeout(finish, SNAPSHOT_WAIT_MS);
-      requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(finish, 0)));
+      // Two frames (paint entries are dispatched), then idle: web-vitals processes INP
+      // entries in an idle callback, which runs before this later one.
+      const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 0));
+      requestAnimationFrame(() => requestAnimationFrame(() => idle(() => setTimeout(finish, 0))));
     });
   }
 
