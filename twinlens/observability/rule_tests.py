@@ -29,7 +29,7 @@ from twinlens.observability.rules import Alert, alerts, rule_groups
 from twinlens.observability.spec import API_METRIC, CORE_VITALS, BurnRate, Spec, number
 from twinlens.runtime.config import parse_duration
 
-__all__ = ["TestFile", "render_template", "promtool_tests"]
+__all__ = ["TestFile", "covered_alerts", "promtool_tests", "render_template"]
 
 RULES_FILE = "../twinlens-rules.yml"  # relative to alerts/tests/
 
@@ -178,9 +178,10 @@ class Case:
 @dataclass
 class TestFile:
     name: str
-    interval: str
+    interval: str  # between samples
     comment: str
     cases: list[Case]
+    eval_interval: str = ""  # between rule evaluations; default: the sample interval
 
 
 def _expected(spec: Spec, alertname: str, expects: Iterable[Expect]) -> list[dict[str, Any]]:
@@ -225,49 +226,47 @@ def _burn_pairs(spec: Spec) -> list[tuple[BurnRate, str]]:
 
 def _burn_cases(
     spec: Spec,
-    tier: tuple[BurnRate, ...],
-    interval: str,
+    burn: BurnRate,
     alertname: str,
     budget: float,
     make_series: Any,
     out_labels: dict[str, str],
 ) -> list[Case]:
+    """Fire / stay silent at this pair's threshold. Samples and evaluations are one short
+    window apart (windows are whole multiples of it), which keeps promtool fast."""
     pairs = _burn_pairs(spec)
+    interval = burn.short
+    for_ = dict(pairs)[burn]
+    # Both windows fully covered, then `for:` (at least one more evaluation).
+    for_steps = max(1, math.ceil(parse_duration(for_) / parse_duration(interval)))
+    eval_steps = _steps(burn.long, interval) + for_steps
+    threshold = Fraction(number(burn.factor * budget))
+    per_step = max(threshold.denominator, 10_000)
+    per_step += -per_step % threshold.denominator
+    bad_at = int(threshold * per_step)
     cases = []
-    for burn in tier:
-        for_ = dict((b, f) for b, f in pairs)[burn]
-        # Every window of this pair fully covered, then `for:`, then one more step.
-        for_steps = math.ceil(parse_duration(for_) / parse_duration(interval))
-        eval_steps = _steps(burn.long, interval) + for_steps + 1
-        threshold = Fraction(number(burn.factor * budget))
-        per_step = max(threshold.denominator, 10_000)
-        per_step += -per_step % threshold.denominator
-        bad_at = int(threshold * per_step)
-        for bad, verdict in ((bad_at, "fires at"), (bad_at - 1, "is silent one below")):
-            ratio = Fraction(bad, per_step)
-            # Pairs of other tiers fire too when the ratio is well above their threshold;
-            # the generator only puts exact values on the thresholds of this pair.
-            firing = [
-                Expect(
-                    dict(out_labels),
-                    float(ratio),
-                    {"long_window": b.long, "short_window": b.short},
-                )
-                for b, _ in pairs
-                if ratio >= Fraction(number(b.factor * budget))
-                and parse_duration(b.short) >= parse_duration(interval)
-            ]
-            cases.append(
-                Case(
-                    comment=(
-                        f"{alertname} {verdict} {number(burn.factor)}x budget over "
-                        f"{burn.long}/{burn.short}: {bad} bad of {per_step} per step"
-                    ),
-                    series=make_series(per_step, bad, eval_steps),
-                    eval_steps=eval_steps,
-                    checks=[(alertname, firing)],
-                )
+    for bad, verdict in ((bad_at, "fires at"), (bad_at - 1, "is silent one below")):
+        ratio = Fraction(bad, per_step)
+        # Other pairs fire too when the ratio is at or above theirs (never near it here,
+        # so their partly covered windows do not matter), unless their short window is
+        # below the sample interval and so has no data.
+        firing = [
+            Expect(dict(out_labels), float(ratio), {"long_window": b.long, "short_window": b.short})
+            for b, _ in pairs
+            if ratio >= Fraction(number(b.factor * budget))
+            and parse_duration(b.short) >= parse_duration(interval)
+        ]
+        cases.append(
+            Case(
+                comment=(
+                    f"{alertname} {verdict} {number(burn.factor)}x budget over "
+                    f"{burn.long}/{burn.short}: {bad} bad of {per_step} per step"
+                ),
+                series=make_series(per_step, bad, eval_steps),
+                eval_steps=eval_steps,
+                checks=[(alertname, firing)],
             )
+        )
     return cases
 
 
@@ -311,32 +310,27 @@ def _slo_files(spec: Spec) -> list[TestFile]:
 
     api_out = {"job": "shop-api", "http_route": "/api/items/{id}"}
     files = []
-    # Page pairs need 5m samples; ticket pairs span days, so they run on 1h steps (their
-    # shortest window is 2h) to keep promtool fast.
-    for name, tier, interval, title in (
-        ("slo_page.yml", spec.page_burn, "5m", "page (critical)"),
-        ("slo_ticket.yml", spec.ticket_burn, "1h", "ticket (warning)"),
-    ):
+    for burn, _ in _burn_pairs(spec):
         cases = (
             _burn_cases(
-                spec, tier, interval, "TwinlensCheckErrorBudgetBurn",
-                spec.check_error_budget, check_series, check,
+                spec, burn, "TwinlensCheckErrorBudgetBurn", spec.check_error_budget,
+                check_series, check,
             )
             + _burn_cases(
-                spec, tier, interval, "TwinlensAPIErrorBudgetBurn",
-                spec.api_error_budget, api_series, api_out,
+                spec, burn, "TwinlensAPIErrorBudgetBurn", spec.api_error_budget,
+                api_series, api_out,
             )
             + _burn_cases(
-                spec, tier, interval, "TwinlensAPILatencyBudgetBurn",
-                spec.api_latency_budget, latency_series, api_out,
+                spec, burn, "TwinlensAPILatencyBudgetBurn", spec.api_latency_budget,
+                latency_series, api_out,
             )
         )  # fmt: skip
         files.append(
             TestFile(
-                name,
-                interval,
-                f"Multi-window multi-burn-rate SLO alerts, {title} pairs: synthetic uptime, "
-                "API errors, API latency.",
+                f"slo_{burn.long}.yml",
+                burn.short,
+                f"Burn-rate SLO alerts at the {number(burn.factor)}x {burn.long}/{burn.short} "
+                "pair: synthetic uptime, API errors, API latency.",
                 cases,
             )
         )
@@ -344,7 +338,7 @@ def _slo_files(spec: Spec) -> list[TestFile]:
 
 
 def _probe_file(spec: Spec) -> TestFile:
-    steps = 10
+    steps = 5
     base = {"job": "twinlens", "check": "shop-api", "team": "web"}
     out = dict(base)
 
@@ -483,8 +477,8 @@ def _probe_file(spec: Spec) -> TestFile:
 
 def _rum_file(spec: Spec) -> TestFile:
     interval = "1h"
-    if parse_duration(spec.rum_window) != 3600 or parse_duration(spec.traffic_window) != 3600:
-        raise ValueError("the RUM promtool tests are written for 1h windows")
+    if parse_duration(spec.rum_window) != 3600:
+        raise ValueError("the RUM promtool tests are written for a 1h window")
     pct = spec.rum_good_share
     steps = 3
     route = {"app": "shop", "route": "/products/{id}", "device": "mobile"}
@@ -571,24 +565,35 @@ def _rum_file(spec: Spec) -> TestFile:
             [("TwinlensRUMRegionGoodShareLow", [])],
         ),
     ]
-    week = _steps("1w", interval)
-    for_steps = max(1, math.ceil(parse_duration(spec.traffic_for) / 3600))
-    drop_steps = for_steps + 1
+    return TestFile("rum.yml", interval, "RUM good shares by route and by region.", cases)
+
+
+def _traffic_file(spec: Spec) -> TestFile:
+    """Traffic against the same hour a week earlier: 1h samples, evaluated every 12h (the
+    week of history must exist, but nothing needs evaluating during it)."""
+    if parse_duration(spec.traffic_window) != 3600:
+        raise ValueError("the traffic promtool tests are written for a 1h window")
+    every = 12
+    week = _steps("1w", "1h")
+    first = math.ceil((week + 1) / every) * every  # first evaluation with a week behind it
+    for_hours = max(1, math.ceil(parse_duration(spec.traffic_for) / 3600 / every)) * every
+    traffic_steps = first + for_hours
+    normal, drop_steps = first - 1, traffic_steps - first + 1
+    gateway = {"job": "rum-gateway", "instance": "gw-1:9117"}
     beacons = series("rum_beacons_total", **gateway, app="shop")
     ratio = Fraction(number(spec.traffic_drop_ratio))
     before = max(ratio.denominator, spec.traffic_floor) * 2
     before += -before % ratio.denominator
     at = int(before * ratio)
     app = {"app": "shop"}
-    traffic_steps = week + drop_steps
     tf = spec.traffic_floor
 
     def traffic(was: int, now: int, gone: bool = False) -> list[tuple[str, str]]:
         if gone:
-            return [(beacons, counter((week, was), gone=drop_steps))]
-        return [(beacons, counter((week, was), (drop_steps, now)))]
+            return [(beacons, counter((normal, was), gone=drop_steps))]
+        return [(beacons, counter((normal, was), (drop_steps, now)))]
 
-    cases += [
+    cases = [
         Case(
             f"{at} beacons this hour, {before} the same hour last week: fires",
             traffic(before, at),
@@ -620,7 +625,13 @@ def _rum_file(spec: Spec) -> TestFile:
             [("TwinlensRUMTrafficDrop", [Expect(app, 0)])],
         ),
     ]
-    return TestFile("rum.yml", interval, "RUM good shares and traffic drop (1h steps).", cases)
+    return TestFile(
+        "rum_traffic.yml",
+        "1h",
+        "RUM traffic against the same hour a week earlier.",
+        cases,
+        eval_interval=f"{every}h",
+    )
 
 
 def _rum_api_file(spec: Spec) -> TestFile:
@@ -687,7 +698,14 @@ def promtool_tests(spec: Spec) -> dict[str, dict[str, Any]]:
     # Recording groups first at each step, as Prometheus would have them one interval
     # earlier: with 1h steps an alert reading last step's record would see nothing.
     order = [g["name"] for g in rule_groups(spec)]
-    for tf in (*_slo_files(spec), _probe_file(spec), _rum_file(spec), _rum_api_file(spec)):
+    every = (
+        *_slo_files(spec),
+        _probe_file(spec),
+        _rum_file(spec),
+        _traffic_file(spec),
+        _rum_api_file(spec),
+    )
+    for tf in every:
         tests = []
         for case in tf.cases:
             eval_time = f"{number(case.eval_steps * parse_duration(tf.interval) / 60)}m"
@@ -708,7 +726,7 @@ def promtool_tests(spec: Spec) -> dict[str, dict[str, Any]]:
             )
         out[tf.name] = {
             "rule_files": [RULES_FILE],
-            "evaluation_interval": tf.interval,
+            "evaluation_interval": tf.eval_interval or tf.interval,
             "group_eval_order": order,
             "tests": tests,
         }
