@@ -31,6 +31,7 @@ __all__ = [
     "Connection",
     "HTTPProtocolError",
     "ResponseHead",
+    "body_framing",
     "read_body",
     "read_head",
     "request_bytes",
