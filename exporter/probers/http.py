@@ -381,14 +381,16 @@ async def _round_trip(
 
     probe.phase = "connect"
     t0 = time.perf_counter()
-    if proxy is None:
-        conn = await _connect(probe, dial_host, url.port)
-    else:
-        conn = await _connect_proxy(probe, proxy, dial_host, url)
-        if not url.tls:
-            request_target = f"http://{_fmt_authority(dial_host, url.port)}{url.target}"
-    ready = time.perf_counter()
-    probe.add(1, ready - t0)
+    try:
+        if proxy is None:
+            conn = await _connect(probe, dial_host, url.port)
+        else:
+            conn = await _connect_proxy(probe, proxy, dial_host, url)
+            if not url.tls:
+                request_target = f"http://{_fmt_authority(dial_host, url.port)}{url.target}"
+    finally:  # a refused or timed-out connect still spent this time
+        ready = time.perf_counter()
+        probe.add(1, ready - t0)
     probe.ssl = url.tls
     if url.tls:
         probe.phase = "tls"

@@ -567,6 +567,7 @@ async def test_connection_refused_and_unknown_host() -> None:
     bad_url = await probe(http_module(), "http://127.0.0.1:99999/")
     assert_failed(refused, "connect")
     assert value(refused, "probe_http_status_code") == 0
+    assert phase(refused, "connect") > 0 and phase(refused, "processing") == 0
     assert_failed(unknown, "dns")
     assert value(unknown, "probe_ip_protocol") == 0
     assert_failed(bad_url, "connect")
