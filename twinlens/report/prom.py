@@ -163,13 +163,16 @@ class Prometheus:
     def _send(
         self, request: urllib.request.Request, deadline: float, expr: str
     ) -> tuple[int, bytes]:
+        def timed_out() -> QueryTimeout:
+            return QueryTimeout(
+                f"no answer from {self.url} within --timeout "
+                f"{promql_duration(self.timeout)} (query: {expr})"
+            )
+
         def left() -> float:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise QueryTimeout(
-                    f"no complete answer from {self.url} within --timeout "
-                    f"{promql_duration(self.timeout)} (query: {expr})"
-                )
+                raise timed_out()
             return remaining
 
         try:
@@ -182,13 +185,10 @@ class Prometheus:
             finally:
                 exc.close()
         except TimeoutError:
-            left()  # raises QueryTimeout when the deadline passed
-            raise QueryTimeout(f"{self.url} stopped answering (query: {expr})") from None
+            raise timed_out() from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
-                raise QueryTimeout(
-                    f"no answer from {self.url} within --timeout {promql_duration(self.timeout)}"
-                ) from None
+                raise timed_out() from None
             raise PrometheusError(f"cannot reach Prometheus at {self.url}: {exc.reason}") from None
         except OSError as exc:
             raise PrometheusError(f"cannot reach Prometheus at {self.url}: {exc}") from None

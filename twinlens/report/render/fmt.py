@@ -89,26 +89,35 @@ _GAPS = {
 }
 
 
-def method_lines(step_seconds: float, quorum: int, gaps: str) -> list[str]:
+def method_lines(
+    step_seconds: float, quorum: int, gaps: str, *, synthetic: bool = True, rum: bool = True
+) -> list[str]:
     """How the figures were computed, in words, for the end of every report."""
-    return [
-        f"A check's uptime is the share of measured time it was up, in steps of "
-        f"{duration(step_seconds)}. A step is down when at least {quorum} locations (all of "
-        "them if the check runs from fewer) were failing. A location is failing in a step "
-        "when at least half of its runs that finished in the step failed, and keeps its last "
-        "state between runs.",
-        "Per-location uptime is successful runs / all runs of twinlens_check_runs_total, "
-        "counted exactly (no extrapolation; counter resets handled).",
-        "Steps where the silent locations could have made the quorum (no samples in "
-        f"Prometheus: exporter or Prometheus down) {_GAPS.get(gaps, gaps)}. Runs the "
-        "exporter counted during such a gap are counted in the step after it.",
-        "Maintenance windows are left out of uptime, error budget and latency; a step "
-        "touching a window counts as maintenance.",
-        "Error budget = (100% minus the SLO target) of the measured time; budget left = "
-        "error budget minus downtime.",
-        "Latency percentiles interpolate within the buckets of "
-        "twinlens_check_duration_seconds, as PromQL's histogram_quantile does.",
-        "Web Vitals shares are exact (bucket bounds sit on the thresholds: LCP 2.5 s / 4 s, "
-        "INP 200 ms / 500 ms, CLS 0.1 / 0.25, FCP 1.8 s / 3 s, TTFB 800 ms / 1.8 s); "
-        "p75 is interpolated within a bucket.",
-    ]
+    lines = []
+    if synthetic:
+        lines += [
+            f"A check's uptime is the share of measured time it was up, in steps of "
+            f"{duration(step_seconds)}. A step is down when at least {quorum} locations (all "
+            "of them if the check runs from fewer) were failing. A location is failing in a "
+            "step when at least half of its runs that finished in the step failed, and keeps "
+            "its last state between runs.",
+            "Per-location uptime is successful runs / all runs of twinlens_check_runs_total, "
+            "counted exactly (no extrapolation; counter resets handled).",
+            "Steps where the silent locations could have made the quorum (no samples in "
+            f"Prometheus: exporter or Prometheus down) {_GAPS.get(gaps, gaps)}. Runs the "
+            "exporter counted during such a gap are counted in the step after it.",
+            "Maintenance windows are left out of uptime, error budget and latency; a step "
+            "touching a window counts as maintenance.",
+            "Error budget = (100% minus the SLO target) of the measured time; budget left = "
+            "error budget minus downtime.",
+            "Latency percentiles interpolate within the buckets of "
+            "twinlens_check_duration_seconds, as PromQL's histogram_quantile does.",
+        ]
+    if rum:
+        lines.append(
+            "Web Vitals shares are exact (bucket bounds sit on the thresholds: LCP 2.5 s / 4 s, "
+            "INP 200 ms / 500 ms, CLS 0.1 / 0.25, FCP 1.8 s / 3 s, TTFB 800 ms / 1.8 s); "
+            "p75 is interpolated within a bucket. They cover the whole period, maintenance "
+            "included: real users saw what they saw."
+        )
+    return lines

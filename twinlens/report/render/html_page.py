@@ -251,6 +251,9 @@ def _groups(title: str, groups: Sequence[GroupFigures]) -> str:
 def _app(a: AppReport) -> str:
     out = [f'<section class="app"><h3>{_e(a.app)}</h3>']
     out.append(f'<p><span class="figure">{_e(fmt.number(a.page_views))}</span> page views</p>')
+    if not any(v.samples for v in a.vitals):
+        out.append('<p class="muted">No Web Vitals were measured for this app in the period.</p>')
+        return "".join(out) + "</section>"
     vital_rows: list[Sequence[object]] = []
     for v in a.vitals:
         good, p75 = _vital_cells(v)
@@ -334,9 +337,10 @@ def render_html(report: Report) -> str:
     if report.notes:
         items = "".join(f"<li>{_e(n)}</li>" for n in report.notes)
         body.append(f'<section><h2>Notes</h2><ul class="notes">{items}</ul></section>')
-    method = "".join(
-        f"<li>{_e(m)}</li>" for m in fmt.method_lines(s.step_seconds, s.quorum, s.gaps)
+    lines = fmt.method_lines(
+        s.step_seconds, s.quorum, s.gaps, synthetic=bool(report.checks), rum=bool(report.apps)
     )
+    method = "".join(f"<li>{_e(m)}</li>" for m in lines)
     body.append(
         f'<section><h2>How these figures are computed</h2><ul class="notes">{method}</ul></section>'
     )

@@ -170,6 +170,8 @@ def _vital_row(label: str, v: VitalFigures) -> tuple[str, ...]:
 
 def _app(a: AppReport) -> list[str]:
     out = [f"### {a.app}", "", f"{fmt.number(a.page_views)} page views.", ""]
+    if not any(v.samples for v in a.vitals):
+        return [*out, "No Web Vitals were measured for this app in the period.", ""]
     out += _table(
         ("vital", "good", "needs improvement", "poor", "p75", "samples"),
         (_vital_row(v.vital, v) for v in a.vitals),
@@ -253,5 +255,8 @@ def render_md(report: Report) -> str:
     if report.notes:
         out += ["## Notes", "", *(f"- {n}" for n in report.notes), ""]
     out += ["## How these figures are computed", ""]
-    out += [f"- {line}" for line in fmt.method_lines(s.step_seconds, s.quorum, s.gaps)]
+    lines = fmt.method_lines(
+        s.step_seconds, s.quorum, s.gaps, synthetic=bool(report.checks), rum=bool(report.apps)
+    )
+    out += [f"- {line}" for line in lines]
     return "\n".join(out) + "\n"
