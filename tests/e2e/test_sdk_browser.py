@@ -566,6 +566,23 @@ window.again = init({ app: 'other', endpoint: '/elsewhere' });
         assert calls.count(("GET", "/api/items/9", 200)) == 39
         assert calls.count(("GET", "/api/items/42", 200)) == 1
 
+        # Hard navigations carry their Navigation Timing type: history traversal, reload.
+        shop.beacons.clear()
+        await page.go_back()  # /bye -> the product page, a new document
+        await page.reload()
+        await page.goto(shop.url + "/bye")
+        assert await _until(lambda: sum('"pv":true' in b for _, b in shop.beacons) >= 2)
+        navs = [
+            (v["path"], v["nav"])
+            for _, body in shop.beacons
+            for v in json.loads(body)["views"]
+            if v["pv"]
+        ]
+        assert navs == [
+            ("/products/blue-shoes", "back_forward"),
+            ("/products/blue-shoes", "reload"),
+        ]
+
         # Sampling: decided once per tab session from the stored seed.
         for seed, rate, sent in (("0.9", "0.5", False), ("0.1", "0.5", True)):
             shop.beacons.clear()

@@ -104,13 +104,14 @@ function start(c, handle) {
   onFCP(onMetric);
   onLCP(onMetric);
 
-  const observe = (type, fn, extra) => {
+  // A browser refusing one entry type loses that metric, not the rest of the SDK.
+  const observe = guard((type, fn, extra) => {
     if (!supports(type)) return;
     fn = guard(fn);
     const po = new PerformanceObserver((list) => list.getEntries().forEach(fn));
     po.observe(Object.assign({ type, buffered: true }, extra));
     observers.push([po, fn]);
-  };
+  });
   observe('layout-shift', (e) => e.hadRecentInput || rec._shift(e.value, e.startTime));
   const onEvent = (e) => rec._interaction(e.interactionId, e.duration, e.startTime);
   // 16 ms is the smallest threshold allowed: per-route INP needs the short interactions too.
@@ -171,7 +172,10 @@ export function init(options) {
   try {
     if (window[RUNNING]) return window[RUNNING];
     const [c, problems] = configure(options, location.href);
-    if (!c) return void console.warn('[twinlens] not started:\n  ' + problems.join('\n  ')) || null;
+    if (!c) {
+      console.warn('[twinlens] not started:\n  ' + problems.join('\n  '));
+      return null;
+    }
     const handle = { flush() {} };
     window[RUNNING] = handle;
     let storage = null;
@@ -184,7 +188,7 @@ export function init(options) {
       if (c.debug) log('session not sampled at', c.sampleRate);
     } else if (document.prerendering) {
       // A prerendered page counts only once the user actually sees it.
-      addEventListener('prerenderingchange', () => start(c, handle), { once: true });
+      addEventListener('prerenderingchange', guard(() => start(c, handle)), { once: true });
     } else {
       start(c, handle);
     }
