@@ -28,6 +28,7 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     started: float
     log: str
     check: str | None = None  # set for scheduled checks
+    artifacts: tuple[str, ...] = ()  # files kept with the log (a failed browser run's screenshot)
 
 
 class ProbeHistory:
@@ -55,6 +56,7 @@ class ProbeHistory:
             started=outcome.started,
             log=outcome.log.text(),
             check=check,
+            artifacts=tuple(outcome.log.artifacts),
         )
         with self._lock:
             self._all.append(entry)

@@ -20,11 +20,12 @@ class ProbeLog:
     >>> log.info("Resolving target address", target="example.com")
     """
 
-    __slots__ = ("_lines", "_t0")
+    __slots__ = ("_artifacts", "_lines", "_t0")
 
     def __init__(self) -> None:
         self._t0 = time.time()
         self._lines: list[str] = []
+        self._artifacts: list[str] = []
 
     def _add(self, level: str, msg: str, fields: dict[str, object]) -> None:
         ts = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}"
@@ -49,3 +50,11 @@ class ProbeLog:
 
     def text(self) -> str:
         return "\n".join(self._lines) + ("\n" if self._lines else "")
+
+    def attach(self, path: str) -> None:
+        """Keep a file with this probe's log (a failed browser run's screenshot, trace)."""
+        self._artifacts.append(path)
+
+    @property
+    def artifacts(self) -> list[str]:
+        return list(self._artifacts)

@@ -29,8 +29,10 @@ known at that point of the journey, that environment variables are set and files
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,8 +97,34 @@ class Scrubber:
                 text = text.replace(secret, SECRET_PLACEHOLDER)
         return text
 
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """Like calling it, for bytes, and for the encoded forms a secret takes in transit
+        (URL-encoded in a form post or query, JSON-escaped in a body): Playwright traces
+        hold request bodies and typed values."""
+        for secret in self._secrets:
+            for form in _encoded_forms(secret):
+                if form in data:
+                    data = data.replace(form, SECRET_PLACEHOLDER.encode())
+        return data
+
     def __bool__(self) -> bool:
         return bool(self._secrets)
+
+
+def _encoded_forms(secret: str) -> list[bytes]:
+    forms = [
+        secret,
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    ]
+    out: list[bytes] = []
+    for form in forms:
+        encoded = form.encode()
+        if encoded not in out:
+            out.append(encoded)
+    return sorted(out, key=len, reverse=True)
 
 
 def _read_env(name: str) -> str:

@@ -14,6 +14,8 @@ import asyncio
 import html
 import importlib
 import logging
+import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -108,6 +110,9 @@ class ExporterState:
         self.ready = False
         if self.scheduler is not None:
             await self.scheduler.stop()
+        pools = sys.modules.get("exporter.browser_pool")  # loaded only if a browser probe ran
+        if pools is not None:
+            await pools.close_all()
 
     async def _sync_scheduler(self, config: Config) -> None:
         if self.scheduler is None:
@@ -255,7 +260,30 @@ async def handle_logs(request: web.Request) -> web.Response:
     head = f"{entry.module} {entry.target}"
     if entry.check:
         head = f"check {entry.check}: {head}"
-    return _text(f"{head}\n\n{entry.log}")
+    files = "".join(
+        f"\nartifact: /artifacts?id={entry.id}&file={os.path.basename(p)}" for p in entry.artifacts
+    )
+    return _text(f"{head}\n\n{entry.log}{files}")
+
+
+_ARTIFACT_TYPES = {".png": "image/png", ".zip": "application/zip"}
+
+
+async def handle_artifact(request: web.Request) -> web.StreamResponse:
+    """A file a probe kept (``/artifacts?id=N&file=screenshot.png``). Only files named in
+    that history entry are served: the query never becomes a path (no traversal)."""
+    state: ExporterState = request.app["state"]
+    query = request.rel_url.query
+    try:
+        entry = state.history.get(int(query.get("id", "")))
+    except ValueError:
+        entry = None
+    name = query.get("file", "")
+    paths = [p for p in (entry.artifacts if entry else ()) if os.path.basename(p) == name]
+    if not paths or not await asyncio.to_thread(os.path.isfile, paths[0]):
+        return _text("Artifact not found (it may have aged out of the history or retention)\n", 404)
+    content_type = _ARTIFACT_TYPES.get(os.path.splitext(name)[1], "application/octet-stream")
+    return web.FileResponse(paths[0], headers={"Content-Type": content_type})
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -301,12 +329,17 @@ def _history_table(entries: list[HistoryEntry]) -> str:
             f"<tr><td>{html.escape(e.check or '')}</td><td>{html.escape(e.module)}</td>"
             f"<td><code>{html.escape(e.target)}</code></td><td>{verdict}</td>"
             f"<td>{e.duration:.3f}s</td><td>{_ago(e.started)}</td>"
-            f'<td><a href="/logs?id={e.id}">log</a></td></tr>'
+            f'<td><a href="/logs?id={e.id}">log</a>{_artifact_links(e)}</td></tr>'
         )
     return (
         "<table><tr><th>Check</th><th>Module</th><th>Target</th><th>Result</th>"
         "<th>Duration</th><th>When</th><th>Log</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+def _artifact_links(e: HistoryEntry) -> str:
+    names = [html.escape(os.path.basename(p), quote=True) for p in e.artifacts]
+    return "".join(f' · <a href="/artifacts?id={e.id}&amp;file={n}">{n}</a>' for n in names)
 
 
 def _checks_table(state: ExporterState) -> str:
@@ -366,4 +399,5 @@ def build_app(state: ExporterState) -> web.Application:
     app.router.add_put("/-/reload", handle_reload)
     app.router.add_get("/config", handle_config)
     app.router.add_get("/logs", handle_logs)
+    app.router.add_get("/artifacts", handle_artifact)
     return app
