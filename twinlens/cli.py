@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exporter": ("exporter.cli", "run the synthetic-monitoring exporter (/probe and checks)"),
     "probe": ("exporter.probe_cmd", "run one probe now and print a readable answer"),
     "check-config": ("twinlens.check_config", "validate exporter or gateway config files"),
+    "generate": ("twinlens.observability.generate", "regenerate dashboards/ and alerts/ (--check)"),
+    "grafana": ("twinlens.grafana_sync", "push dashboards and alert rules to Grafana's API"),
     "report": ("twinlens.report.cli", "SLA report from Prometheus: uptime, incidents, budget, RUM"),
     "gateway": ("rum_gateway.cli", "run the RUM gateway (beacons in, Prometheus metrics out)"),
     "demo": ("twinlens.demo.run", "run the whole system live on loopback (what `make run` runs)"),
