@@ -1,12 +1,14 @@
-"""A real Prometheus scrapes an instrumented aiohttp app; the API-view queries return data.
+"""A real Prometheus scrapes an instrumented aiohttp app; the API dashboard's queries answer.
 
-The queries are the shapes the API dashboard and SLI rules use: request rate per route,
-5xx and 4xx ratios per route, and p50 from the OTel buckets.
+The queries are read from the checked-in ``dashboards/twinlens-api.json`` (request rate,
+5xx and 4xx ratios, p50/p95/p99 per route, SLO burn from the checked-in recording rules,
+in-flight requests), so a renamed label on either side fails here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -24,6 +26,9 @@ from twinlens.middleware import instrument_aiohttp
 
 pytestmark = pytest.mark.e2e
 
+ROOT = Path(__file__).resolve().parents[2]
+API_DASHBOARD = ROOT / "dashboards" / "twinlens-api.json"
+RULES = ROOT / "alerts" / "twinlens-rules.yml"
 JOB = "shop-api"
 DURATION = "http_server_request_duration_seconds"
 
@@ -78,6 +83,26 @@ def get(address: str, path: str) -> int:
         return err.code
 
 
+def api_panel_queries(job: str) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of the API dashboard's server-side queries, variables filled.
+
+    Queries over the browser's ``rum_*`` series need the gateway and are left out.
+    """
+    dashboard = json.loads(API_DASHBOARD.read_text())
+    queries = []
+    stack = list(dashboard["panels"])
+    while stack:
+        panel = stack.pop(0)
+        stack.extend(panel.get("panels", []))
+        for target in panel.get("targets", []):
+            expr = target.get("expr", "")
+            if "http_server_" not in expr or "rum_" in expr:
+                continue
+            expr = expr.replace("$__rate_interval", "1m").replace("$job", job)
+            queries.append((panel["title"], expr.replace("$route", ".*")))
+    return queries
+
+
 def by_route(result: list[dict[str, Any]]) -> dict[str, float]:
     return {r["metric"]["http_route"]: float(r["value"][1]) for r in result}
 
@@ -88,7 +113,8 @@ def test_prometheus_scrapes_per_route_series_and_the_api_queries_answer(
     registry = CollectorRegistry()
     with serve_in_thread(make_app(registry)) as address:
         scrape = [{"job_name": JOB, "static_configs": [{"targets": [address]}]}]
-        with PrometheusServer(tmp_path, scrape_configs=scrape) as prom:
+        rules = [str(RULES)]
+        with PrometheusServer(tmp_path, scrape_configs=scrape, rule_files=rules) as prom:
             # Phase 1 creates every series; once scraped, phase 2 shows up as an increase.
             assert [get(address, p) for p in ("/items/1", "/boom", "/nope/1", "/slow")] == [
                 200,
@@ -121,31 +147,47 @@ def test_prometheus_scrapes_per_route_series_and_the_api_queries_answer(
                 ("GET", "0")
             ]
 
-            # Request rate per route (the "requests/s" panel).
-            rate = by_route(
-                prom.query(f'sum by (http_route) (rate({DURATION}_count{{job="{JOB}"}}[1m]))')
+            # Every server-side query of the API dashboard answers, with the checked-in
+            # recording rules loaded (the SLO-burn panels read them).
+            prom.wait_for(
+                f'twinlens:http_server_errors:ratio_rate1h{{job="{JOB}",http_route="/boom"}} > 0'
             )
-            assert set(rate) == {"/items/{id}", "/boom", "unmatched", "/slow"}
-            assert all(v > 0 for v in rate.values()), rate
+            answers = {(title, expr): prom.query(expr) for title, expr in api_panel_queries(JOB)}
+            empty = [key for key, result in answers.items() if not result]
+            assert not empty, f"API panels without data: {empty}"
+            assert len(answers) >= 8, list(answers)
 
-            # 5xx and 4xx ratios per route, as the SLI rules write them.
-            def ratio(codes: str) -> dict[str, float]:
-                total = f'sum by (job, http_route) (increase({DURATION}_count{{job="{JOB}"}}[1m]))'
-                bad = (
-                    f"sum by (job, http_route) (increase({DURATION}_count"
-                    f'{{job="{JOB}",http_response_status_code=~"{codes}"}}[1m]))'
-                )
-                return by_route(prom.query(f"({bad} or 0 * {total}) / {total}"))
+            def panel(title: str, index: int = 0) -> list[dict[str, Any]]:
+                return [r for (t, _), r in answers.items() if t == title][index]
 
-            assert ratio("5..") == {"/items/{id}": 0, "/boom": 1, "unmatched": 0, "/slow": 0}
-            assert ratio("4..") == {"/items/{id}": 0, "/boom": 0, "unmatched": 1, "/slow": 0}
-
-            # p50 of /slow from the OTel buckets falls in its (0.25, 0.5] bucket.
-            p50 = by_route(
-                prom.query(
-                    "histogram_quantile(0.5, sum by (le, http_route) "
-                    f'(rate({DURATION}_bucket{{job="{JOB}",http_route="/slow"}}[1m])))'
-                )
-            )
-            assert set(p50) == {"/slow"}
+            routes = {"/items/{id}", "/boom", "unmatched", "/slow"}
+            assert set(by_route(panel("Request rate by route"))) == routes
+            assert all(v > 0 for v in by_route(panel("Request rate by route")).values())
+            by_code = {
+                r["metric"]["http_response_status_code"]
+                for r in panel("Request rate by status code")
+            }
+            assert by_code == {"200", "404", "503"}
+            assert by_route(panel("5xx ratio by route")) == {
+                "/items/{id}": 0,
+                "/boom": 1,
+                "unmatched": 0,
+                "/slow": 0,
+            }
+            assert by_route(panel("4xx ratio by route")) == {
+                "/items/{id}": 0,
+                "/boom": 0,
+                "unmatched": 1,
+                "/slow": 0,
+            }
+            # p50 of /slow (0.3 s each) falls in its (0.25, 0.5] OTel bucket.
+            p50 = by_route(panel("Latency p50 / p95 / p99 by route", 0))
+            assert set(p50) == routes
             assert 0.25 < p50["/slow"] <= 0.5, p50
+            burn = by_route(panel("SLO burn by route (1h)", 0))
+            assert burn["/boom"] > 0
+            assert burn["/items/{id}"] == 0
+            in_flight = panel("In-flight requests")
+            assert [(r["metric"]["http_request_method"], r["value"][1]) for r in in_flight] == [
+                ("GET", "0")
+            ]
