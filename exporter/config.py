@@ -73,7 +73,7 @@ FAILURE_REASONS = (
 )
 
 #: Probers this build can run; ``register_prober_kind`` lets later modules add theirs.
-IMPLEMENTED_PROBERS: set[str] = {"http", "tcp", "dns", "icmp", "grpc", "browser"}
+IMPLEMENTED_PROBERS: set[str] = {"http", "tcp", "dns", "icmp", "grpc", "journey", "browser"}
 #: Probers blackbox has and twinlens refuses by name.
 _UNSUPPORTED_PROBERS = {"unix", "websocket"}
 

@@ -97,6 +97,8 @@ _CREDENTIAL_HEADERS = frozenset(
         "x-access-token",
     }
 )
+#: Names that say "credential": their values must be references, never literals.
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
 JSONType = Literal["string", "number", "integer", "boolean", "array", "object", "null"]
 
 
@@ -297,10 +299,7 @@ def _check_headers(headers: dict[str, str], where: str) -> list[str]:
         if not _HEADER_NAME.match(name):
             problems.append(f"{where}.{name}: not a valid header name")
         elif name.lower() in _CREDENTIAL_HEADERS and value and not _templated(value):
-            problems.append(
-                f"{where}.{name}: a literal credential would show on /config; "
-                "write it as ${env:NAME}, ${file:/path} or a variable"
-            )
+            problems.append(_literal_secret(f"{where}.{name}"))
     return problems
 
 
@@ -311,11 +310,20 @@ def _templated(text: str) -> bool:
         return True  # reported by the template check
 
 
+def _literal_secret(where: str) -> str:
+    return (
+        f"{where}: a literal credential would show on /config; "
+        "write it as ${env:NAME}, ${file:/path} or a variable"
+    )
+
+
 def _check_variables(variables: dict[str, str]) -> list[str]:
     problems = []
     for name, value in variables.items():
         if not _VAR_NAME.match(name) or name == "target":
             problems.append(f"variables.{name}: not a usable variable name")
+        elif _SECRET_NAME.search(name) and value and not _templated(value):
+            problems.append(_literal_secret(f"variables.{name}"))
         # Variables may use the target and secrets, not each other (no ordering puzzles).
         problems += [f"variables.{name}: {p}" for p in check_template(value, ["target"])]
     return problems
@@ -571,6 +579,10 @@ class BrowserProbe(_Base, frozen=True):
         problems += [
             f"headers.{k}: {p}" for k, v in self.headers.items() for p in check_template(v, known)
         ]
+        for i, step in enumerate(self.steps):
+            fill = step.fill
+            if fill and _SECRET_NAME.search(fill.selector) and not _templated(fill.value):
+                problems.append(_literal_secret(f"steps[{i}] ({names[i]}).fill.value"))
         table: list[tuple[str, list[tuple[str, str]], list[str]]] = [
             (f"steps[{i}] ({names[i]})", step.templates(), []) for i, step in enumerate(self.steps)
         ]

@@ -33,6 +33,7 @@ PROBERS: dict[str, str] = {
     "dns": "exporter.probers.dns:probe_dns",
     "icmp": "exporter.probers.icmp:probe_icmp",
     "grpc": "exporter.probers.grpc:probe_grpc",
+    "journey": "exporter.probers.journey:probe_journey",
     "browser": "exporter.probers.browser:probe_browser",
 }
 
