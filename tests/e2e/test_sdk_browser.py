@@ -123,13 +123,16 @@ class Shop:
     def __init__(self) -> None:
         self.cart_status = 503
         self.beacons: list[tuple[str, str]] = []  # (content-type, body) posted to the shop
+        self.elsewhere: list[str] = []  # bodies posted to /rum/beacon
         self.app = web.Application()
         self.app.router.add_get("/api/items/{id}", self._item)
         self.app.router.add_get("/api/stock/{id}", self._stock)
         self.app.router.add_post("/api/cart", self._cart)
         self.app.router.add_get("/bye", self._bye)
         self.app.router.add_get("/sdk.mjs", self._module)
+        self.app.router.add_get("/sdk.js", self._tag)
         self.app.router.add_post("/v1/beacon", self._beacon)
+        self.app.router.add_post("/rum/beacon", self._beacon_elsewhere)
         self.app.router.add_get("/{tail:.*}", self._shell)  # SPA: every other path
         self.sdk_tag = ""
         self.url = ""
@@ -155,8 +158,15 @@ class Shop:
         body = SDK_JS.with_suffix(".mjs").read_bytes()
         return web.Response(body=body, content_type="text/javascript")
 
+    async def _tag(self, request: web.Request) -> web.Response:
+        return web.Response(body=SDK_JS.read_bytes(), content_type="text/javascript")
+
     async def _beacon(self, request: web.Request) -> web.Response:
         self.beacons.append((request.headers.get("Content-Type", ""), await request.text()))
+        return web.Response(status=204)
+
+    async def _beacon_elsewhere(self, request: web.Request) -> web.Response:
+        self.elsewhere.append(await request.text())
         return web.Response(status=204)
 
 
@@ -583,23 +593,23 @@ window.again = init({ app: 'other', endpoint: '/elsewhere' });
             ("/products/blue-shoes", "reload"),
         ]
 
-        # Sampling: decided once per tab session from the stored seed.
+        # Sampling, set on the tag: decided once per tab session from the stored seed.
         for seed, rate, sent in (("0.9", "0.5", False), ("0.1", "0.5", True)):
-            shop.beacons.clear()
+            shop.elsewhere.clear()
             shop.sdk_tag = (
-                '<script type="module">import { init } from "/sdk.mjs";'
-                f"init({{app: 'shop', endpoint: '/v1/beacon', sampleRate: {rate}}});</script>"
+                '<script src="/sdk.js" data-app="shop" data-endpoint="/rum/beacon"'
+                f' data-sample-rate="{rate}"></script>'
             )
             tab = await context.new_page()
             await tab.add_init_script(f"sessionStorage.setItem('twinlens:seed', '{seed}')")
             await tab.goto(shop.url + "/cart")
             await tab.wait_for_function("window.__twinlens !== undefined")
             await tab.goto(shop.url + "/bye")
-            await _until(lambda: bool(shop.beacons), 10 if sent else 1)
+            await _until(lambda: bool(shop.elsewhere), 10 if sent else 1)
             if sent:
-                assert shop.beacons and json.loads(shop.beacons[0][1])["sr"] == 0.5
+                assert shop.elsewhere and json.loads(shop.elsewhere[0])["sr"] == 0.5
             else:
-                assert shop.beacons == []
+                assert shop.elsewhere == []
             await tab.close()
 
         # Bad options: one console warning listing every problem; the page carries on.
