@@ -283,7 +283,8 @@ class Gateway:
             return
         cors: list[tuple[bytes, bytes]] = []
         if origin is not None and p.any_origin.allows(origin):
-            cors = [(b"access-control-allow-origin", h[_ORIGIN]), (b"vary", b"origin")]
+            # No Vary: a 204 to a POST is never cached (the preflight answer carries it).
+            cors = [(b"access-control-allow-origin", h[_ORIGIN])]
         ua = h[_UA].decode("latin-1")
 
         def refuse(

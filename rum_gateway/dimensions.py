@@ -215,15 +215,16 @@ class RouteResolver:
         return result
 
 
+_STATUS_CLASSES = {s: f"{s // 100}xx" for s in range(100, 600)}
+
+
 def status_class(status: int) -> str:
     """HTTP status → ``1xx`` … ``5xx``; 0 (network error, CORS, abort) → ``failed``.
 
     >>> status_class(404), status_class(0)
     ('4xx', 'failed')
     """
-    if 100 <= status <= 599:
-        return f"{status // 100}xx"
-    return "failed"
+    return _STATUS_CLASSES.get(status, "failed")
 
 
 # --- user agents ----------------------------------------------------------------------------
@@ -374,19 +375,23 @@ class TrustedProxies:
         self.networks = tuple(
             getattr(n, "network", None) or ipaddress.ip_network(n) for n in networks
         )
-        self._cache: BoundedCache[str, bool] = BoundedCache(65_536)
+        self._cache: BoundedCache[str, int] = BoundedCache(65_536)
 
-    def trusted(self, address: str) -> bool:
+    def _kind(self, address: str) -> int:
+        """1: a trusted proxy; 0: another valid IP; -1: not an IP (cached, bounded)."""
         hit = self._cache.get(address)
         if hit is None:
             try:
                 ip: Address = ipaddress.ip_address(address)
             except ValueError:
-                hit = False
+                hit = -1
             else:
-                hit = any(ip in net for net in self.networks)
+                hit = 1 if any(ip in net for net in self.networks) else 0
             self._cache[address] = hit
         return hit
+
+    def trusted(self, address: str) -> bool:
+        return self._kind(address) == 1
 
     def client_ip(self, peer: str, forwarded_for: str | None) -> tuple[str, bool]:
         """(client IP, whether the direct peer is a trusted proxy).
@@ -394,18 +399,17 @@ class TrustedProxies:
         ``X-Forwarded-For`` is read right to left only while the hops are trusted proxies;
         the first untrusted hop is the client. From an untrusted peer it is ignored.
         """
-        if not self.networks or not self.trusted(peer):
+        if not self.networks or self._kind(peer) != 1:
             return peer, False
         if not forwarded_for:
             return peer, True
         hops = [h.strip() for h in forwarded_for.split(",")[-16:]]
         for hop in reversed(hops):
-            if not self.trusted(hop):
-                try:
-                    ipaddress.ip_address(hop)
-                except ValueError:
-                    return peer, True  # a garbled hop: believe nothing past it
+            kind = self._kind(hop)
+            if kind == 0:
                 return hop, True
+            if kind == -1:
+                return peer, True  # a garbled hop: believe nothing past it
         return hops[0] or peer, True
 
 

@@ -21,9 +21,11 @@ Label values that come straight from the beacon (``nav``, ``kind``, ``method``,
 
 from __future__ import annotations
 
+from msgspec.structs import astuple
+
 from rum_gateway.dimensions import RouteResolver, status_class
 from rum_gateway.metrics import ApiObs, Observations, ViewObs
-from rum_gateway.schema import VITALS, Beacon
+from rum_gateway.schema import Beacon
 
 __all__ = [
     "CONNECTIONS",
@@ -46,8 +48,6 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 #: ``connection`` values (Network Information API ``effectiveType``), else ``unknown``.
 CONNECTIONS = frozenset({"slow-2g", "2g", "3g", "4g"})
 
-_VITAL_INDEX = tuple(enumerate(VITALS))
-
 
 def connection_of(conn: str | None) -> str:
     return conn if conn in CONNECTIONS else "unknown"
@@ -64,9 +64,7 @@ def to_observations(
         nav = view.nav if view.nav in NAV_TYPES else "other"
         vitals = []
         if view.vitals is not None:
-            v = view.vitals
-            for index, name in _VITAL_INDEX:
-                value = getattr(v, name)
+            for index, value in enumerate(astuple(view.vitals)):
                 if value is not None:
                     vitals.append((index, float(value)))
         errors = [(e.kind if e.kind in ERROR_KINDS else "other", weight) for e in view.errors]

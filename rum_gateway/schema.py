@@ -66,7 +66,10 @@ class SchemaError(ValueError):
 
 
 class Vitals(msgspec.Struct, frozen=True, gc=False):
-    """Final value of each Core Web Vital for one view; absent ones are null / missing."""
+    """Final value of each Core Web Vital for one view; absent ones are null / missing.
+
+    Fields are in :data:`VITALS` order: the metrics read them by position.
+    """
 
     LCP: float | None = None
     FCP: float | None = None
@@ -114,6 +117,8 @@ class Beacon(msgspec.Struct, frozen=True):
 
 
 _decoder = msgspec.json.Decoder(Beacon)
+_CAPS = tuple(LIMITS[name] for name in VITALS)
+_astuple = msgspec.structs.astuple
 
 
 def decode_beacon(body: bytes) -> Beacon:
@@ -146,9 +151,8 @@ def check_values(beacon: Beacon, max_events: int) -> SchemaError | None:
         events += len(view.api) + len(view.errors)
         vitals = view.vitals
         if vitals is not None:
-            for name in VITALS:
-                value = getattr(vitals, name)
-                if value is not None and _bad(value, LIMITS[name]):
+            for name, value, cap in zip(VITALS, _astuple(vitals), _CAPS, strict=True):
+                if value is not None and _bad(value, cap):
                     return SchemaError(
                         "bad_value",
                         f"views[{i}].vitals.{name} must be finite, >= 0 and <= "
