@@ -242,6 +242,7 @@ async def _run_steps(
         except Exception:  # the page is gone (navigation, close): nothing to continue
             return
 
+    log.info("Browser context ready", browser_launches=pool.launches)
     await ctx.route("**/*", mark)
     ctx.on("weberror", run.on_error)
     if script is not None:
