@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.config import Module
+from exporter.config import Module, load_config
 from exporter.jsonpath import JSONPathError, compile_path, find
 from exporter.probers.journey import _json_equal, _json_type
 from exporter.templating import (
@@ -18,6 +18,7 @@ from exporter.templating import (
     check_template,
     compile_template,
 )
+from tests.support.tools import require_tool
 from twinlens.runtime.config import ConfigError, decode, parse_yaml
 
 # --- templates and secrets ---------------------------------------------------------------------
@@ -350,3 +351,12 @@ def test_browser_step_names_default_to_position_and_action() -> None:
     )
     assert m.browser is not None
     assert m.browser.step_names() == ["1_goto", "login", "3_expect_visible"]
+
+
+def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_tool("chromium")  # the browser module finds Chromium at load
+    monkeypatch.setenv("SHOP_PASSWORD", "x")
+    config = load_config(str(Path(__file__).resolve().parents[2] / "examples" / "journeys.yml"))
+    assert config.modules["shop_api"].journey is not None
+    assert config.modules["shop_checkout"].browser is not None
+    assert [c.name for c in config.checks] == ["shop-api", "shop-checkout"]
