@@ -14,6 +14,7 @@ from collections import deque
 import msgspec
 
 from exporter.probe import ProbeOutcome
+from exporter.probelog import ProbeLog
 
 __all__ = ["HistoryEntry", "ProbeHistory"]
 
@@ -26,9 +27,14 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     reason: str | None
     duration: float
     started: float
-    log: str
+    probe_log: ProbeLog
     check: str | None = None  # set for scheduled checks
     artifacts: tuple[str, ...] = ()  # files kept with the log (a failed browser run's screenshot)
+
+    @property
+    def log(self) -> str:
+        """The probe's log as text, formatted when asked for (``/logs``), not per probe."""
+        return self.probe_log.text()
 
 
 class ProbeHistory:
@@ -54,7 +60,7 @@ class ProbeHistory:
             reason=outcome.reason,
             duration=outcome.duration,
             started=outcome.started,
-            log=outcome.log.text(),
+            probe_log=outcome.log,
             check=check,
             artifacts=tuple(outcome.log.artifacts),
         )

@@ -105,7 +105,10 @@ _OWN_BAD = [
     ),
     (
         "modules:\n  a: {prober: http, timeout: 1s}\n  b: {prober: tcpp}\n",
-        ["modules.b: prober 'tcpp' is not valid (one of dns, grpc, http, icmp, tcp) (line 3)"],
+        [
+            "modules.b: prober 'tcpp' is not valid "
+            "(one of browser, dns, grpc, http, icmp, journey, tcp) (line 3)"
+        ],
     ),
     (
         "modules:\n  m: {prober: http}\nchecks:\n  - {name: a, module: nope, target: x}\n"
