@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import importlib.util
 import inspect
+import ipaddress
 import math
 import os
 import re
@@ -36,7 +37,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exporter import browser_pool
+from exporter import browser_pool, net
 from exporter.journey_config import BrowserProbe, BrowserStep, find_chromium
 from exporter.metrics import register_metric
 from exporter.probers._steps import StepResults
@@ -45,7 +46,7 @@ from exporter.templating import Scrubber, SecretUnavailable, compile_template
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page
 
-    from exporter.config import Module
+    from exporter.config import Module, SSRFGuard
     from exporter.metrics import ProbeMetrics
     from exporter.probelog import ProbeLog
 
@@ -81,6 +82,7 @@ _SNAPSHOT = "() => window.__twinlensProbeVitals ? window.__twinlensProbeVitals.s
 _ARTIFACT_DIR = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 #: Navigation errors Chromium reports, mapped onto the probe failure reasons.
 _NET_REASONS = (
+    ("ERR_BLOCKED_BY_CLIENT", "blocked_target"),
     ("ERR_NAME_NOT_RESOLVED", "dns"),
     ("ERR_NAME_RESOLUTION_FAILED", "dns"),
     ("ERR_CONNECTION_REFUSED", "connect"),
@@ -100,6 +102,50 @@ def vitals_script_path() -> Path:
     """Where the probe's web-vitals bundle is expected (built by ``make sdk``)."""
     override = os.environ.get("TWINLENS_PROBE_VITALS_JS")
     return Path(override) if override else _VITALS_SCRIPT
+
+
+class _Guard:
+    """The module's SSRF guard on every request of a run (navigations, scripts, images):
+    the name rules, then every address the host resolves to, once per host per run.
+    Chromium resolves again itself, so an answer that changes in between is not caught."""
+
+    def __init__(self, guard: SSRFGuard, log: ProbeLog) -> None:
+        self._guard = guard
+        self._log = log
+        self._verdicts: dict[str, str | None] = {}
+
+    async def blocked(self, url: str) -> str | None:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        if parts.scheme not in ("http", "https", "ws", "wss") or not host:
+            return None
+        if host in self._verdicts:
+            return self._verdicts[host]
+        why = net.check_ssrf(self._guard, host)
+        if why is None:
+            for ip in await _addresses(host):
+                why = net.check_ssrf(self._guard, host, ip)
+                if why is not None:
+                    break
+        self._verdicts[host] = why
+        if why is not None:
+            self._log.error("Request blocked by the SSRF guard", host=host, err=why)
+        return why
+
+
+async def _addresses(host: str) -> list[str]:
+    literal = host.strip("[]")
+    try:
+        ipaddress.ip_address(literal)
+        return [literal]
+    except ValueError:
+        pass
+    try:
+        async with asyncio.timeout(2.0):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except (OSError, TimeoutError, UnicodeError):
+        return []  # the browser's own lookup fails the same way, with its own error
+    return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
 
 
 class _StepFailed(Exception):
@@ -174,7 +220,7 @@ async def probe_browser(
             async with context_cm as ctx:
                 return await _run_steps(
                     cfg, ctx, pool, run, names, results, target, variables, headers,
-                    script, metrics, log, run_deadline, deadline,
+                    script, module.ssrf, metrics, log, run_deadline, deadline,
                 )  # fmt: skip
         except browser_pool.BrowserUnavailable as exc:
             log.error("Browser unavailable", err=str(exc))
@@ -226,6 +272,7 @@ async def _run_steps(
     variables: dict[str, str],
     headers: dict[str, str],
     script: str | None,
+    ssrf: SSRFGuard,
     metrics: ProbeMetrics,
     log: ProbeLog,
     run_deadline: float,
@@ -233,11 +280,15 @@ async def _run_steps(
 ) -> bool:
     loop = asyncio.get_running_loop()
     marker = {**headers, browser_pool.SYNTHETIC_HEADER[0]: browser_pool.SYNTHETIC_HEADER[1]}
+    guard = _Guard(ssrf, log)
 
     async def mark(route: Any) -> None:
         # Added by interception, not extraHTTPHeaders: a header added that way turns every
         # cross-origin fetch into a CORS preflight the site's API may refuse.
         try:
+            if await guard.blocked(route.request.url):
+                await route.abort("blockedbyclient")
+                return
             await route.fallback(headers={**await route.request.all_headers(), **marker})
         except Exception:  # the page is gone (navigation, close): nothing to continue
             return

@@ -214,6 +214,8 @@ async def shop(chromium: str) -> AsyncIterator[Shop]:
 
 def browser_module(steps: list[dict[str, Any]], **extra: Any) -> Module:
     data = {"prober": "browser", "timeout": extra.pop("timeout", "15s")}
+    if "ssrf" in extra:
+        data["ssrf"] = extra.pop("ssrf")
     data["browser"] = {"steps": steps, **extra}
     return decode(data, Module)
 
@@ -423,7 +425,7 @@ async def test_js_error_is_counted_and_can_fail_the_run(shop: Shop) -> None:
     assert value(strict, "probe_browser_js_errors") == 1
 
 
-async def test_expectation_and_script_failures_are_assertions(shop: Shop, tmp_path: Path) -> None:
+async def test_assertion_status_and_ssrf_failures_have_their_reasons(shop: Shop, tmp_path: Path) -> None:
     script = tmp_path / "journey.py"
     script.write_text("async def run(page):\n    assert 'Cart' in await page.title(), 'no cart'\n")
     text = await probe(
@@ -441,6 +443,12 @@ async def test_expectation_and_script_failures_are_assertions(shop: Shop, tmp_pa
     assert "no cart" in scripted.log.text()
     gone = await probe(browser_module([{"goto": "/nowhere"}]), shop.url)
     assert (gone.success, gone.reason) == (False, "http_status")
+    before = len(shop.requests)
+    guarded = browser_module([{"goto": "/"}], ssrf={"deny_cidrs": ["127.0.0.0/8"]})
+    blocked = await probe(guarded, shop.url)
+    assert (blocked.success, blocked.reason) == (False, "blocked_target")
+    assert "address 127.0.0.1 is in deny_cidrs 127.0.0.0/8" in blocked.log.text()
+    assert len(shop.requests) == before  # the browser never reached the shop
 
 
 async def test_twenty_runs_at_concurrency_two_leave_no_chromium_behind(shop: Shop) -> None:
