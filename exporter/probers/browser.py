@@ -37,6 +37,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from playwright.async_api import Error as PlaywrightError
+
 from exporter import browser_pool, net
 from exporter.journey_config import BrowserProbe, BrowserStep, find_chromium
 from exporter.metrics import register_metric
@@ -224,6 +226,9 @@ async def probe_browser(
                 )  # fmt: skip
         except browser_pool.BrowserUnavailable as exc:
             log.error("Browser unavailable", err=str(exc))
+            return metrics.fail("internal")
+        except PlaywrightError as exc:  # the browser died while the run was being set up
+            log.error("Browser failed", err=_short(scrub(str(exc))), crashed=pool.crashed())
             return metrics.fail("internal")
 
 
@@ -434,7 +439,6 @@ def _load_script(file: str, function: str) -> Callable[..., Awaitable[Any]]:
 
 def _classify(exc: BaseException, cut_by_run: bool, pool: browser_pool.BrowserPool) -> _StepFailed:
     """A step's exception as a failure reason and a message for the probe log."""
-    from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     if isinstance(exc, _StepFailed):
