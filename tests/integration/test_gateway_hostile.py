@@ -302,9 +302,11 @@ def test_hostile_beacons_never_5xx_and_every_rejection_is_counted(client: AsgiCl
             sample_value(text, "rum_beacons_rejected_total", {"reason": reason}) == seen[reason]
         ), reason
     assert sample_value(text, "rum_beacons_total", {"app": "shop"}) == seen["accepted"]
-    # the mix really exercised both sides
-    assert seen["accepted"] > 500 and seen["bad_json"] > 100 and seen["bad_schema"] > 100
-    assert seen["origin"] > 100 and seen["too_large"] > 50 and seen["bad_value"] > 50
+    # the mix really exercised every branch (a typical run: ~500 accepted, ~1,700 bad_json,
+    # ~1,300 bad_schema, ~1,000 origin, ~190 bad_value, ~80 too_large)
+    assert seen["accepted"] >= 250 and seen["bad_json"] >= 500 and seen["bad_schema"] >= 500
+    assert seen["origin"] >= 300 and seen["too_large"] >= 25 and seen["bad_value"] >= 60
+    assert all(seen[reason] > 0 for reason in REASONS if reason != "rate_limited")
 
 
 # --- the cardinality attack -----------------------------------------------------------------
