@@ -219,12 +219,13 @@ _STATUS_CLASSES = {s: f"{s // 100}xx" for s in range(100, 600)}
 
 
 def status_class(status: int) -> str:
-    """HTTP status → ``1xx`` … ``5xx``; 0 (network error, CORS, abort) → ``failed``.
+    """HTTP status → ``1xx`` … ``5xx``; 0 (network error, CORS, abort) → ``error`` (the
+    value the generated API-error alerts and dashboards match with ``5xx|error``).
 
     >>> status_class(404), status_class(0)
-    ('4xx', 'failed')
+    ('4xx', 'error')
     """
-    return _STATUS_CLASSES.get(status, "failed")
+    return _STATUS_CLASSES.get(status, "error")
 
 
 # --- user agents ----------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def test_api_calls_errors_and_gzip(gateway: GatewayServer) -> None:
             text,
             "rum_api_request_duration_seconds_bucket",
             method="GET",
-            status_class="failed",
+            status_class="error",
             le="5.0",
             **api,
         )
@@ -238,7 +238,7 @@ def test_api_calls_errors_and_gzip(gateway: GatewayServer) -> None:
             text,
             "rum_api_request_duration_seconds_bucket",
             method="GET",
-            status_class="failed",
+            status_class="error",
             le="10.0",
             **api,
         )

@@ -266,8 +266,8 @@ def test_no_trusted_proxies_ignores_forwarded_for() -> None:
         (404, "4xx"),
         (503, "5xx"),
         (101, "1xx"),
-        (0, "failed"),
-        (999, "failed"),
+        (0, "error"),
+        (999, "error"),
     ],
 )
 def test_status_class(status: int, cls: str) -> None:

@@ -91,7 +91,7 @@ def test_bounded_label_values() -> None:
     assert obs.views[0].errors == [("unhandledrejection", 1.0), ("other", 1.0)]
     assert obs.api == [
         ApiObs("/v1/u/{id}", "POST", "5xx", 5.0),
-        ApiObs("/pot", "other", "failed", 1.0),
+        ApiObs("/pot", "other", "error", 1.0),
     ]
 
 
