@@ -13,6 +13,8 @@ import asyncio
 import logging
 import socket
 import sys
+from types import FrameType
+from typing import Any
 
 from twinlens.runtime.config import ConfigError
 from twinlens.runtime.flags import add_server_flags, parse_listen_address
@@ -61,6 +63,23 @@ def _fast_parts() -> tuple[str, str]:
     return loop, http
 
 
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, exiting 0 after a graceful stop on SIGINT / SIGTERM.
+
+        uvicorn re-raises the signal once it has shut down, which ends the process as if
+        killed (130, -15); a clean stop should say so, as the exporter's does.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return Server
+
+
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     from rum_gateway.config import load_config
@@ -104,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         server_header=False,
         timeout_keep_alive=30,
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     bound = sock.getsockname()
     log.info(
         "gateway listening",

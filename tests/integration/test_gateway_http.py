@@ -490,3 +490,26 @@ def test_cli_config_check(tmp_path: Path) -> None:
         check=False,
     )
     assert (run.returncode, run.stdout) == (0, "SUCCESS: <embedded> is a valid gateway config\n")
+
+
+def test_sighup_reloads_the_running_command(tmp_path: Path, config_file: Path) -> None:
+    import signal
+
+    from tests.support.procs import TwinlensProcess
+
+    with TwinlensProcess(tmp_path, "gateway", "--config.file", str(config_file)) as gw:
+        config_file.write_text(BASE_CONFIG.replace("  blog:", "  docs:"))
+        gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        text = ""
+        while time.monotonic() < deadline:
+            conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            if value(text, "twinlens_gateway_config_reloads_total", result="success") == 1:
+                break
+            time.sleep(0.1)
+        assert value(text, "twinlens_gateway_config_reloads_total", result="success") == 1
+        assert value(text, "rum_beacons_total", app="docs") == 0  # the new app is live
+        assert gw.stop() == 0
