@@ -313,7 +313,8 @@ class Gateway:
         peer = scope["client"][0] if scope.get("client") else ""
         xff = h[_XFF].decode("latin-1") or None
         ip, via_proxy = p.trusted.client_ip(peer, xff)
-        wait = p.limiter.take(ip, time.monotonic())
+        # keyed by a salted hash: the limiter's table holds no client addresses
+        wait = p.limiter.take(hash(ip), time.monotonic())
         if wait:
             await refuse(
                 "rate_limited",

@@ -376,11 +376,13 @@ class TrustedProxies:
         self.networks = tuple(
             getattr(n, "network", None) or ipaddress.ip_network(n) for n in networks
         )
-        self._cache: BoundedCache[str, int] = BoundedCache(65_536)
+        # keyed by hash(address): client IPs are not kept, only a salted 64-bit digest
+        self._cache: BoundedCache[int, int] = BoundedCache(65_536)
 
     def _kind(self, address: str) -> int:
         """1: a trusted proxy; 0: another valid IP; -1: not an IP (cached, bounded)."""
-        hit = self._cache.get(address)
+        digest = hash(address)
+        hit = self._cache.get(digest)
         if hit is None:
             try:
                 ip: Address = ipaddress.ip_address(address)
@@ -388,7 +390,7 @@ class TrustedProxies:
                 hit = -1
             else:
                 hit = 1 if any(ip in net for net in self.networks) else 0
-            self._cache[address] = hit
+            self._cache[digest] = hit
         return hit
 
     def trusted(self, address: str) -> bool:
@@ -417,7 +419,8 @@ class TrustedProxies:
 class GeoSource:
     """Country of a request: a trusted CDN header first, then a GeoIP2 database if given.
 
-    The database is opened once (at start and on reload); lookups are cached per IP.
+    The database is opened once (at start and on reload); lookups are cached by a salted
+    hash of the IP (``hash()``, keyed per process), so the cache holds no addresses.
     """
 
     __slots__ = ("_cache", "_reader", "header")
@@ -429,7 +432,7 @@ class GeoSource:
             import maxminddb
 
             self._reader = maxminddb.open_database(database)
-        self._cache: BoundedCache[str, str] = BoundedCache(65_536)
+        self._cache: BoundedCache[int, str] = BoundedCache(65_536)
 
     def country(self, header_value: str | None, ip: str) -> str:
         """``header_value`` is the country header as received, or None when the peer is
@@ -440,10 +443,11 @@ class GeoSource:
                 return code
         if self._reader is None:
             return UNKNOWN
-        hit = self._cache.get(ip)
+        digest = hash(ip)
+        hit = self._cache.get(digest)
         if hit is None:
             hit = self._lookup(ip)
-            self._cache[ip] = hit
+            self._cache[digest] = hit
         return hit
 
     def _lookup(self, ip: str) -> str:

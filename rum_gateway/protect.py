@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 __all__ = [
     "REASONS",
@@ -147,9 +147,9 @@ class RateLimiter:
         self.per_second = per_second
         self.burst = float(burst)
         self.max_clients = max_clients
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+        self._buckets: OrderedDict[Hashable, list[float]] = OrderedDict()
 
-    def take(self, key: str, now: float) -> float:
+    def take(self, key: Hashable, now: float) -> float:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self.max_clients:

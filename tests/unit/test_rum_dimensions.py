@@ -272,3 +272,9 @@ def test_no_trusted_proxies_ignores_forwarded_for() -> None:
 )
 def test_status_class(status: int, cls: str) -> None:
     assert status_class(status) == cls
+
+
+def test_caches_keep_no_client_addresses() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    assert proxies.client_ip("10.0.0.5", "203.0.113.7") == ("203.0.113.7", True)
+    assert proxies._cache and all(isinstance(key, int) for key in proxies._cache)
