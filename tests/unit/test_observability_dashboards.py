@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import urllib.parse
@@ -19,12 +20,17 @@ ANGULAR = {"graph", "singlestat", "table-old", "grafana-piechart-panel", "grafan
 BUILTIN_VARS = {"__rate_interval", "__range", "__range_s", "__interval", "__all"}
 
 
-def _schema(shared_dir: Path, name: str, definition: str | None = None) -> Any:
+@functools.cache
+def _validator(shared_dir: Path, name: str, definition: str | None = None) -> Any:
+    """A validator for one schema (or one of its definitions), built once: checking the
+    schema itself is the slow part of ``jsonschema.validate``."""
     path = shared_dir / "grafana-schema" / f"{name}.jsonschema.json"
     doc = json.loads(path.read_text())
     if definition is not None:
         doc = {**doc, "$ref": f"#/definitions/{definition}"}
-    return doc
+    cls = jsonschema.validators.validator_for(doc)
+    cls.check_schema(doc)
+    return cls(doc)
 
 
 def _dashboards() -> dict[str, dict[str, Any]]:
@@ -38,30 +44,30 @@ def _panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("uid", sorted(DASHBOARDS))
 def test_dashboard_validates_against_grafana_schemas(shared_dir: Path, uid: str) -> None:
     dash = _dashboards()[uid]
-    jsonschema.validate(dash, _schema(shared_dir, "dashboard"))
-    query_schema = _schema(shared_dir, "prometheus")
+    _validator(shared_dir, "dashboard").validate(dash)
     for panel in _panels(dash):
         kind = panel["type"]
-        jsonschema.validate(panel["options"], _schema(shared_dir, kind, "Options"))
+        _validator(shared_dir, kind, "Options").validate(panel["options"])
         custom = panel["fieldConfig"]["defaults"].get("custom")
         if custom is not None:
-            jsonschema.validate(custom, _schema(shared_dir, kind, "FieldConfig"))
+            _validator(shared_dir, kind, "FieldConfig").validate(custom)
         for target in panel["targets"]:
-            jsonschema.validate(target, query_schema)
+            _validator(shared_dir, "prometheus").validate(target)
 
 
 def test_schema_validation_rejects_a_broken_panel(shared_dir: Path) -> None:
     # The check above can fail: an Angular-era option set is refused.
-    panel = _panels(_dashboards()["twinlens-overview"])[0]
+    panel = next(
+        p for p in _panels(_dashboards()["twinlens-overview"]) if p["type"] == "timeseries"
+    )
+    options = _validator(shared_dir, "timeseries", "Options")
+    options.validate(panel["options"])
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(
-            {**panel["options"], "legend": {"show": True}},
-            _schema(shared_dir, "timeseries", "Options"),
-        )
+        options.validate({**panel["options"], "legend": {"show": True}})
+    dashboard = _validator(shared_dir, "dashboard")
+    dashboard.validate(_dashboards()["twinlens-sla"])
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(
-            {**_dashboards()["twinlens-sla"], "rows": []}, _schema(shared_dir, "dashboard")
-        )
+        dashboard.validate({**_dashboards()["twinlens-sla"], "rows": []})
 
 
 @pytest.mark.parametrize("uid", sorted(DASHBOARDS))
