@@ -419,7 +419,8 @@ class Demo:
     async def run(self) -> int:
         self._plan()
         self._choose_traffic()
-        shop_runner = web.AppRunner(build_shop(self.url["gateway"]), access_log=None)
+        edge = isinstance(self.traffic, BrowserTraffic)
+        shop_runner = web.AppRunner(build_shop(self.url["gateway"], edge=edge), access_log=None)
         await shop_runner.setup()
         await web.TCPSite(shop_runner, "127.0.0.1", self.ports["shop"]).start()
         tasks: list[asyncio.Task[Any]] = []

@@ -8,6 +8,9 @@ The shop is deliberately imperfect so that every dashboard has something to show
   region view lights up while every synthetic probe from "here" stays green;
 - ``/products/{id}`` is heavier than the other routes.
 
+The API is instrumented with :mod:`twinlens.middleware`, so the same calls are seen three
+ways: by the server (``/metrics`` here), by browsers (the SDK) and by probes (the checks).
+
     app = build_shop(gateway_url="http://127.0.0.1:9117")
 """
 
@@ -21,7 +24,11 @@ import random
 import time
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from twinlens.middleware import instrument_aiohttp
 
 __all__ = ["PRODUCTS", "SLOW_COUNTRIES", "build_shop", "drift"]
 
@@ -65,7 +72,7 @@ _SHELL = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>twinlens demo shop</title>
-<script src="{gateway}/sdk.js" data-app="shop" data-endpoint="{gateway}/v1/beacon"
+<script src="{gateway}/sdk.js" data-app="shop" data-endpoint="{endpoint}"
  data-sample-rate="1" async></script>
 <style>
 body{{font:16px system-ui,sans-serif;margin:0;color:#222}}
@@ -177,9 +184,23 @@ def _maybe_fail(scale: float = 1.0) -> None:
         )
 
 
-def build_shop(gateway_url: str) -> web.Application:
-    """The shop app; ``gateway_url`` is where the SDK is loaded from and beacons go."""
-    shell = _SHELL.format(gateway=html.escape(gateway_url.rstrip("/")), app_js=_APP_JS)
+#: Headers a CDN edge passes on to the gateway (besides the country and client address).
+_RELAYED = ("Content-Type", "Content-Encoding", "Origin", "User-Agent")
+
+
+def build_shop(gateway_url: str, *, edge: bool = False) -> web.Application:
+    """The shop app; ``gateway_url`` is where the SDK is loaded from and beacons go.
+
+    With ``edge``, beacons go to the shop's own ``/rum/v1/beacon``, which plays the CDN
+    edge in front of the gateway: it adds ``CF-IPCountry`` and ``X-Forwarded-For`` taken
+    from the ``demo_country`` / ``demo_ip`` cookies the traffic generator gives each
+    simulated visitor (a real edge knows them from the connection).
+    """
+    gateway = gateway_url.rstrip("/")
+    endpoint = "/rum/v1/beacon" if edge else f"{gateway}/v1/beacon"
+    shell = _SHELL.format(
+        gateway=html.escape(gateway), endpoint=html.escape(endpoint), app_js=_APP_JS
+    )
     cart: dict[str, int] = {"items": 0}
 
     async def page(request: web.Request) -> web.Response:
@@ -227,7 +248,28 @@ def build_shop(gateway_url: str) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "products": len(PRODUCTS)})
 
+    async def relay(request: web.Request) -> web.Response:
+        session: aiohttp.ClientSession = request.app["edge_session"]
+        headers = {h: request.headers[h] for h in _RELAYED if h in request.headers}
+        headers["CF-IPCountry"] = request.cookies.get("demo_country", "XX")
+        headers["X-Forwarded-For"] = request.cookies.get("demo_ip", "192.0.2.1")
+        try:
+            async with session.post(
+                f"{gateway}/v1/beacon", data=await request.read(), headers=headers
+            ) as resp:
+                return web.Response(status=resp.status, body=await resp.read())
+        except (aiohttp.ClientError, TimeoutError):
+            return web.Response(status=502, text="gateway unreachable")
+
+    async def edge_session(app: web.Application) -> Any:
+        app["edge_session"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        yield
+        await app["edge_session"].close()
+
     app = web.Application()
+    if edge:
+        app.cleanup_ctx.append(edge_session)
+        app.router.add_post("/rum/v1/beacon", relay)
     for path in ("/", "/products", "/products/{id:\\d+}", "/cart"):
         app.router.add_get(path, page)
     app.router.add_get("/static/hero.svg", hero)
@@ -236,4 +278,5 @@ def build_shop(gateway_url: str) -> web.Application:
     app.router.add_get("/api/cart", get_cart)
     app.router.add_post("/api/cart", add_to_cart)
     app.router.add_get("/healthz", health)
-    return app
+    # Server-side view of the same API (issue: three views of one API): one line.
+    return instrument_aiohttp(app, registry=CollectorRegistry())

@@ -205,24 +205,33 @@ class BrowserTraffic:
         from playwright.async_api import async_playwright
 
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=self.chromium, args=CHROMIUM_ARGS)
+            # sendBeacon requests carry the browser's own user agent, not a context's
+            # emulated one: one browser per device class, each launched with that class's UA.
+            browsers = {}
             try:
-                await asyncio.gather(*(self._worker(pw, browser) for _ in range(self.concurrency)))
+                for device, names in DEVICES.items():
+                    ua = pw.devices[names[0]]["user_agent"]
+                    browsers[device] = await pw.chromium.launch(
+                        executable_path=self.chromium, args=[*CHROMIUM_ARGS, f"--user-agent={ua}"]
+                    )
+                await asyncio.gather(*(self._worker(pw, browsers) for _ in range(self.concurrency)))
             finally:
-                await browser.close()
+                for browser in browsers.values():
+                    await browser.close()
 
-    async def _worker(self, pw: Any, browser: Any) -> None:
+    async def _worker(self, pw: Any, browsers: dict[str, Any]) -> None:
         while True:
             device = _pick(_DEVICE_WEIGHTS, self.rng)
             descriptor = dict(pw.devices[self.rng.choice(DEVICES[device])])
             descriptor.pop("default_browser_type", None)
             country = _pick(COUNTRIES, self.rng)
-            context = await browser.new_context(
-                **descriptor,
-                extra_http_headers={
-                    "CF-IPCountry": country,
-                    "X-Forwarded-For": _random_ip(self.rng),
-                },
+            context = await browsers[device].new_context(**descriptor)
+            # The shop's edge turns these into CF-IPCountry / X-Forwarded-For for the gateway.
+            await context.add_cookies(
+                [
+                    {"name": "demo_country", "value": country, "url": self.shop_url},
+                    {"name": "demo_ip", "value": _random_ip(self.rng), "url": self.shop_url},
+                ]
             )
             try:
                 await asyncio.wait_for(self._session(context), timeout=45)
