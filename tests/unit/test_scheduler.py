@@ -277,3 +277,19 @@ def test_bad_arguments_are_refused() -> None:
 def test_retries_config_is_bounded() -> None:
     with pytest.raises(ValueError, match="unknown failure reason"):
         Retries(on=["flaky"])
+
+
+async def test_render_chunks_equal_render_and_stay_small() -> None:
+    sched = Scheduler(location="lab")
+    checks = [_check(f"c{i:04d}", interval=Duration(3600)) for i in range(600)]
+    await sched.start(_config(*checks))
+    try:
+        chunks = sched.render_chunks(chunk_bytes=64 * 1024)
+        text = sched.render()
+        biggest_piece = max(len(p) for p in sched._pieces())
+    finally:
+        await sched.stop()
+    assert b"".join(chunks) == text.encode()
+    assert len(chunks) > 3
+    # a chunk ends once it passes the size: at most one piece (256 checks' lines) beyond it
+    assert max(len(c) for c in chunks) < 64 * 1024 + biggest_piece
