@@ -277,10 +277,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.token:
         print("error: --token (or $GRAFANA_TOKEN) is required", file=sys.stderr)
         return 2
+    bad = [item for item in args.overrides if "=" not in item]
+    if bad:
+        print(f"error: --set expects NAME=VALUE, got {bad[0]!r}", file=sys.stderr)
+        return 2
     try:
-        overrides = dict(item.split("=", 1) for item in args.overrides)
-        spec = Spec().with_overrides(overrides)
-    except (ValueError, SpecError) as exc:
+        spec = Spec().with_overrides(dict(item.split("=", 1) for item in args.overrides))
+    except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     api = GrafanaApi.from_url(args.url, credential=args.token, timeout=args.timeout)

@@ -7,12 +7,17 @@ shows those tests bite: rules generated with a different quorum fail them.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.support.prometheus import AlertmanagerServer
 from tests.support.tools import require_tool
 from twinlens.observability import Spec, generate_files
 
@@ -66,3 +71,60 @@ def test_alertmanager_example_is_valid() -> None:
     result = _run([amtool, "check-config", "alerts/alertmanager.yml"], ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " - 4 receivers" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["severity=critical", "alertname=TwinlensCheckDown"], "pager"),
+        (["severity=warning", "alertname=TwinlensRUMRegionGoodShareLow"], "tickets"),
+        (["severity=info"], "digest"),
+        (["alertname=Other"], "default"),
+    ],
+)
+def test_alertmanager_example_routes_by_severity(labels: list[str], receiver: str) -> None:
+    amtool = require_tool("amtool")
+    argv = [amtool, "config", "routes", "test", "--config.file=alerts/alertmanager.yml", *labels]
+    result = _run(argv, ROOT)
+    assert result.stdout.strip() == receiver, result.stdout + result.stderr
+
+
+def test_a_page_silences_only_its_own_checks_tickets(tmp_path: Path) -> None:
+    """Real Alertmanager with the example's inhibit rules: the page for check `api` hides
+    that check's warning, not another check's; a page without a check label (an API burn)
+    hides nothing (a label missing on both sides would otherwise count as equal)."""
+    config = yaml.safe_load((ROOT / "alerts/alertmanager.yml").read_text())
+    for receiver in config["receivers"]:
+        receiver.pop("webhook_configs", None)  # nothing to deliver to in this test
+    sent = [
+        {"alertname": "TwinlensCheckDown", "severity": "critical", "check": "api"},
+        {"alertname": "TwinlensCheckErrorBudgetBurn", "severity": "warning", "check": "api"},
+        {"alertname": "TwinlensCheckErrorBudgetBurn", "severity": "warning", "check": "web"},
+        {"alertname": "TwinlensRUMGoodShareLow", "severity": "warning", "app": "shop"},
+        {"alertname": "TwinlensAPIErrorBudgetBurn", "severity": "critical", "job": "api"},
+    ]
+    with AlertmanagerServer(tmp_path, config) as am:
+        body = json.dumps([{"labels": labels} for labels in sent]).encode()
+        request = urllib.request.Request(
+            f"{am.url}/api/v2/alerts", data=body, method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.status == 200
+        deadline = time.monotonic() + 20
+        while True:
+            states = {
+                (a["labels"]["alertname"], a["labels"].get("check", "")): a["status"]["state"]
+                for a in am.alerts()
+            }
+            if len(states) == len(sent) and "unprocessed" not in states.values():
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.2)
+    assert states == {
+        ("TwinlensCheckDown", "api"): "active",
+        ("TwinlensCheckErrorBudgetBurn", "api"): "suppressed",
+        ("TwinlensCheckErrorBudgetBurn", "web"): "active",
+        ("TwinlensRUMGoodShareLow", ""): "active",
+        ("TwinlensAPIErrorBudgetBurn", ""): "active",
+    }

@@ -93,10 +93,12 @@ def _alertmanager(spec: Spec) -> str:
             ],
         },
         # A page for a check silences the same check's tickets (one outage, one message).
+        # `check=~".+"` on both sides: Alertmanager treats a label missing on both alerts
+        # as equal, so without it any page would silence every RUM and API warning.
         "inhibit_rules": [
             {
-                "source_matchers": ['severity="critical"'],
-                "target_matchers": ['severity="warning"'],
+                "source_matchers": ['severity="critical"', 'check=~".+"'],
+                "target_matchers": ['severity="warning"', 'check=~".+"'],
                 "equal": ["check"],
             },
             {
