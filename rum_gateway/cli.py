@@ -120,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
         lifespan="on",
         access_log=False,
         log_config=None,
+        # trusted_proxies in the config decide whom X-Forwarded-For is believed from;
+        # uvicorn's own rewrite of the client address (on for 127.0.0.1) would pre-empt it.
+        proxy_headers=False,
         server_header=False,
         timeout_keep_alive=30,
     )

@@ -53,6 +53,7 @@ def main() -> None:
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,  # as twinlens gateway runs
         timeout_keep_alive=30,
     )
 

@@ -56,7 +56,13 @@ class GatewayServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
-            app, loop="asyncio", http="httptools", lifespan="on", log_config=None, access_log=False
+            app,
+            loop="asyncio",
+            http="httptools",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # as `twinlens gateway` runs: trusted_proxies decides
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
@@ -492,12 +498,32 @@ def test_cli_config_check(tmp_path: Path) -> None:
     assert (run.returncode, run.stdout) == (0, "SUCCESS: <embedded> is a valid gateway config\n")
 
 
-def test_sighup_reloads_the_running_command(tmp_path: Path, config_file: Path) -> None:
+def test_the_real_command_trusts_its_config_and_reloads_on_sighup(
+    tmp_path: Path, config_file: Path
+) -> None:
     import signal
 
     from tests.support.procs import TwinlensProcess
 
     with TwinlensProcess(tmp_path, "gateway", "--config.file", str(config_file)) as gw:
+        # X-Forwarded-For from loopback (a trusted proxy in the config): the country header
+        # is believed. (uvicorn's own proxy-header rewrite would make the client
+        # 203.0.113.7, untrusted, and the country `unknown`.)
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+        conn.request(
+            "POST",
+            "/v1/beacon",
+            body=json.dumps(beacon([view(vitals={"LCP": 900})])).encode(),
+            headers={
+                "Origin": ORIGIN,
+                "User-Agent": IPHONE,
+                "CF-IPCountry": "SG",
+                "X-Forwarded-For": "203.0.113.7",
+                "Content-Type": "text/plain",
+            },
+        )
+        assert conn.getresponse().status == 204
+        conn.close()
         config_file.write_text(BASE_CONFIG.replace("  blog:", "  docs:"))
         gw.signal(signal.SIGHUP)
         deadline = time.monotonic() + 20
@@ -512,4 +538,6 @@ def test_sighup_reloads_the_running_command(tmp_path: Path, config_file: Path) -
             time.sleep(0.1)
         assert value(text, "twinlens_gateway_config_reloads_total", result="success") == 1
         assert value(text, "rum_beacons_total", app="docs") == 0  # the new app is live
+        geo = {"app": "shop", "region": "South-eastern Asia", "country": "SG", "device": "mobile"}
+        assert value(text, "rum_lcp_by_geo_seconds_count", **geo) == 1
         assert gw.stop() == 0
