@@ -253,6 +253,25 @@ class Users(threading.Thread):
         self.join(10)
 
 
+def _wait_for_success(url: str, check: str, timeout: float) -> None:
+    """Poll an exporter's /metrics until ``check`` has at least one successful run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        runs = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("twinlens_check_runs_total{")
+            and f'check="{check}"' in line
+            and 'result="success"' in line
+        ]
+        if runs and runs[0] >= 1:
+            return
+        assert time.monotonic() < deadline, f"no successful {check} run within {timeout}s"
+        time.sleep(0.5)
+
+
 # --- Prometheus helpers ----------------------------------------------------------------------
 
 
@@ -410,6 +429,11 @@ def test_one_view(tmp_path: Path) -> None:
                     )
                 )
             )
+        # Chromium's first launch can take longer than a run's timeout on a loaded box.
+        # Failures before Prometheus's first scrape are invisible to increase()-based SLIs,
+        # so wait for the journey's first success before Prometheus starts: a cold start
+        # must not read as a burnt error budget in (b).
+        _wait_for_success(exporters[0].url, "shop-journey", 120)
         gateway_config = tmp_path / "gateway.yml"
         gateway_config.write_text(GATEWAY_CONFIG)
         gateway = stack.enter_context(
