@@ -51,6 +51,7 @@ class Scheduler(Protocol):
     def apply(self, config: Config) -> None: ...
     async def stop(self) -> None: ...
     def render(self) -> str: ...
+    def render_chunks(self, chunk_bytes: int = ...) -> list[bytes]: ...
     def statuses(self) -> Sequence[_CheckStatus]: ...
 
 
@@ -217,12 +218,21 @@ def _debug_output(outcome: ProbeOutcome, module: Module) -> str:
     )
 
 
-async def handle_metrics(request: web.Request) -> web.Response:
+async def handle_metrics(request: web.Request) -> web.StreamResponse:
     state: ExporterState = request.app["state"]
-    body = render(state.registry)
-    if state.scheduler is not None:
-        body += state.scheduler.render().encode()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+    own = render(state.registry)
+    if state.scheduler is None:
+        return web.Response(body=own, headers={"Content-Type": CONTENT_TYPE})
+    # With thousands of checks the text is tens of MB: built in small chunks in a worker
+    # thread and streamed, so rendering never holds the loop (probes keep starting on time).
+    chunks = await asyncio.to_thread(state.scheduler.render_chunks)
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE})
+    await response.prepare(request)
+    await response.write(own)
+    for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def handle_healthy(request: web.Request) -> web.Response:
