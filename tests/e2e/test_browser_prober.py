@@ -348,17 +348,17 @@ async def test_login_journey_with_secret_cookie_cors_and_vitals(
 
 async def test_lcp_tracks_the_delayed_hero_image(shop: Shop) -> None:
     module = browser_module([{"goto": "${target}"}, {"expect_visible": "#hero"}])
+    delay = 1.5
     fast = await probe(module, f"{shop.url}/?hero=0")
-    slow = await probe(module, f"{shop.url}/?hero=1.2")
+    slow = await probe(module, f"{shop.url}/?hero={delay}")
     assert fast.success and slow.success, fast.log.text() + slow.log.text()
     fast_lcp = value(fast, "probe_browser_web_vital_lcp_seconds")
     slow_lcp = value(slow, "probe_browser_web_vital_lcp_seconds")
-    assert fast_lcp < 1.0
-    # The hero is the largest element: LCP is its render time, at least the delay.
-    assert 1.2 <= slow_lcp < 1.2 + 1.5
-    assert slow_lcp - fast_lcp >= 0.9
+    # The hero is the largest element, so LCP is its render time: never before the image
+    # arrives (a bound no machine load can break), and well before it without the delay.
+    assert fast_lcp < delay <= slow_lcp < delay + 2.5
     # Text paints first whatever the image does.
-    assert value(slow, "probe_browser_web_vital_fcp_seconds") < 1.0
+    assert value(slow, "probe_browser_web_vital_fcp_seconds") < delay
     assert value(slow, "probe_browser_web_vital_cls") == 0
     assert slow.metrics.get("probe_browser_web_vital_inp_seconds") is None  # no interaction
 
@@ -425,7 +425,9 @@ async def test_js_error_is_counted_and_can_fail_the_run(shop: Shop) -> None:
     assert value(strict, "probe_browser_js_errors") == 1
 
 
-async def test_assertion_status_and_ssrf_failures_have_their_reasons(shop: Shop, tmp_path: Path) -> None:
+async def test_assertion_status_and_ssrf_failures_have_their_reasons(
+    shop: Shop, tmp_path: Path
+) -> None:
     script = tmp_path / "journey.py"
     script.write_text("async def run(page):\n    assert 'Cart' in await page.title(), 'no cart'\n")
     text = await probe(
