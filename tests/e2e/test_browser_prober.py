@@ -381,7 +381,7 @@ async def test_missing_element_fails_its_step_and_keeps_artifacts(
     assert value(outcome, "probe_failure_info", reason="step") == 1
     assert value(outcome, "twinlens_journey_step_success", step="home") == 1
     assert value(outcome, "twinlens_journey_step_success", step="add_to_cart") == 0
-    assert 0.5 <= value(outcome, "twinlens_journey_step_duration_seconds", step="add_to_cart") < 3
+    assert 0.5 <= value(outcome, "twinlens_journey_step_duration_seconds", step="add_to_cart") < 5
     assert outcome.metrics.get("twinlens_journey_step_success", step="checkout") is None
     log = outcome.log.text()
     assert 'msg="Step failed" step=add_to_cart action=click reason=step' in log
@@ -406,7 +406,7 @@ async def test_page_slower_than_the_deadline_times_out_in_time(shop: Shop, chrom
     assert not outcome.success
     assert outcome.reason == "timeout"
     assert value(outcome, "twinlens_journey_step_success", step="slow_page") == 0
-    assert elapsed < 3.0 + 1.0, elapsed  # the hard deadline holds (plus closing slack)
+    assert elapsed < 3.0 + 2.0, elapsed  # the hard deadline holds (plus closing slack)
     assert "the probe deadline ran out" in outcome.log.text()
 
 
@@ -459,10 +459,20 @@ async def test_twenty_runs_at_concurrency_two_leave_no_chromium_behind(shop: Sho
         max_concurrency=2,
         vitals=False,
     )
-    outcomes = await asyncio.gather(*(probe(module, shop.url, timeout=60) for _ in range(20)))
-    assert [o.success for o in outcomes] == [True] * 20, [o.log.text() for o in outcomes]
-    assert shop.max_in_item == 2  # two at a time, never more
     pool = browser_pool.get_pool(require_tool("chromium"))
+    in_flight: list[int] = []
+
+    async def sample() -> None:
+        while True:
+            in_flight.append(pool.in_flight)
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.ensure_future(sample())
+    outcomes = await asyncio.gather(*(probe(module, shop.url, timeout=60) for _ in range(20)))
+    sampler.cancel()
+    assert [o.success for o in outcomes] == [True] * 20, [o.log.text() for o in outcomes]
+    assert max(in_flight) == 2  # two runs at a time (18 queued behind them) …
+    assert shop.max_in_item <= 2  # … and, seen from the site, never more
     assert pool.launches == 1  # one browser process served all twenty
     procs = chromium_processes(pool)
     assert len(procs["browser"]) == 1, procs
