@@ -44,3 +44,19 @@ def test_resets_are_reported_with_the_value_before() -> None:
 )
 def test_exact_increase(before: float, samples: list[float], expected: float) -> None:
     assert exact_increase(before, samples) == expected
+
+
+def test_feed_matches_delta_one_value_at_a_time() -> None:
+    values = [5.0, 6.0, 9.0, 2.0, 2.0, 4.0, 1.0]
+    steps = [0, 1, 3, 4, 5, 8, 9]
+    one = CounterDeltas({"k": 5.0})
+    expected = [(i, one.delta("k", v, i)) for i, v in zip(steps, values, strict=True)]
+    batch = CounterDeltas({"k": 5.0})
+    got: list[tuple[int, float]] = []
+    batch.feed("k", steps[:3], values[:3], lambda i, d: got.append((i, d)))
+    batch.feed("k", steps[3:], values[3:], lambda i, d: got.append((i, d)))  # next chunk
+    assert got == expected == [(0, 0), (1, 1), (3, 3), (4, 2), (5, 0), (8, 2), (9, 1)]
+    assert batch.resets == one.resets == [("k", 4, 9.0), ("k", 9, 4.0)]
+    fresh = CounterDeltas()
+    fresh.feed("new", [2], [3.0], lambda i, d: got.append((i, d)))
+    assert got[-1] == (2, 3.0)  # first seen: counted from 0

@@ -188,7 +188,11 @@ def _le(metric: dict[str, str]) -> float | None:
 
 #: (progress label, one request); a job may return follow-up jobs (counter resets).
 Job = tuple[str, Callable[[Prometheus], "list[Job] | None"]]
-Feed = Callable[[dict[str, str], int, float], None]
+#: Where one series' per-step increases go: ``sink(step, increase)``.
+Sink = Callable[[int, float], None]
+#: Labels of a series -> its sink, or None for a series the report does not use. Called
+#: once per series and chunk, so the per-sample loop does no label lookups.
+Feed = Callable[[dict[str, str]], "Sink | None"]
 
 
 class _Planner:
@@ -232,7 +236,7 @@ class _Planner:
                 value = float(series["value"][1])
                 if math.isfinite(value):
                     tracker.delta(_series_key(metric_labels), value)
-                    feed(metric_labels, -1, 0.0)  # known before the period: listed even if silent
+                    feed(metric_labels)  # known before the period: listed even if silent
 
         jobs: list[Job] = [(f"{what}: start value", baseline)]
         chunk = max(1, min(MAX_POINTS, math.ceil(86400 / p.step)))
@@ -241,14 +245,23 @@ class _Planner:
 
             def fetch(prom: Prometheus, first: int = first, last: int = last) -> list[Job]:
                 result = prom.range(step_expr, p.step_end(first), p.step_end(last), p.step)
+                # The hot loop of a long report (a month of 1m steps is 44,640 samples a
+                # series): everything it needs is a local.
+                start, step, n, isfinite = p.start_ts, p.step, p.n, math.isfinite
                 for series in result:
                     metric_labels = series.get("metric", {})
-                    key = _series_key(metric_labels)
-                    for ts, raw in series.get("values", []):
-                        value = float(raw)
-                        i = p.index_of_end(float(ts))
-                        if math.isfinite(value) and 0 <= i < p.n:
-                            feed(metric_labels, i, tracker.delta(key, value, i))
+                    sink = feed(metric_labels)
+                    if sink is None:
+                        continue
+                    points = [
+                        (i, v)
+                        for ts, raw in series.get("values", [])
+                        if 0 <= (i := round((ts - start) / step) - 1) < n
+                        and isfinite(v := float(raw))
+                    ]
+                    steps = [i for i, _ in points]
+                    values = [v for _, v in points]
+                    tracker.feed(_series_key(metric_labels), steps, values, sink)
                 resets, tracker.resets = tracker.resets, []
                 return self._reset_jobs(sel, feed, what, resets)
 
@@ -279,8 +292,9 @@ class _Planner:
                     # The chunk counted the last value (runs since the restart); add what
                     # happened in the step before the restart.
                     extra = exact_increase(befores[key], values) - values[-1]
-                    if extra > 0:
-                        feed(labels, i, extra)
+                    sink = feed(labels)
+                    if extra > 0 and sink is not None:
+                        sink(i, extra)
 
             jobs.append((f"{what}: restart at {_dt(self.p.step_start(i)):%Y-%m-%d %H:%M}", recount))
         return jobs
@@ -295,25 +309,34 @@ class _Planner:
             loc = self.data.locations[key] = _Location(self.p.n)
         return loc
 
-    def _feed_runs(self, labels: dict[str, str], i: int, delta: float) -> None:
+    def _feed_runs(self, labels: dict[str, str]) -> Sink | None:
         result = labels.get("result")
         if result not in ("success", "failure"):
-            return
+            return None
         loc = self._location(labels)
-        if loc is None or i < 0:
-            return
-        loc.present[i] = 1
-        (loc.success if result == "success" else loc.failure)[i] += delta
+        if loc is None:
+            return None
+        present = loc.present
+        counts = loc.success if result == "success" else loc.failure
 
-    def _feed_failures(self, labels: dict[str, str], i: int, delta: float) -> None:
+        def sink(i: int, delta: float) -> None:
+            present[i] = 1
+            counts[i] += delta
+
+        return sink
+
+    def _feed_failures(self, labels: dict[str, str]) -> Sink | None:
         check = labels.get("check")
-        if i < 0 or delta <= 0 or not check:
-            return
-        loc = self.data.locations.get((check, labels.get("location", "")))
+        loc = self.data.locations.get((check, labels.get("location", ""))) if check else None
         if loc is None:  # failures without runs: not a check this report knows
-            return
+            return None
         steps = loc.reasons.setdefault(labels.get("reason", "unknown"), {})
-        steps[i] = steps.get(i, 0.0) + delta
+
+        def sink(i: int, delta: float) -> None:
+            if delta > 0:
+                steps[i] = steps.get(i, 0.0) + delta
+
+        return sink
 
     # latency
 

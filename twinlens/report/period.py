@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from twinlens.report.errors import ReportError
 from twinlens.runtime.config import format_duration
@@ -36,19 +37,20 @@ class Period:
     end: datetime
     step: float
 
-    @property
+    # Cached: the report's loops ask for these per step.
+    @cached_property
     def start_ts(self) -> float:
         return self.start.timestamp()
 
-    @property
+    @cached_property
     def end_ts(self) -> float:
         return self.end.timestamp()
 
-    @property
+    @cached_property
     def seconds(self) -> float:
         return self.end_ts - self.start_ts
 
-    @property
+    @cached_property
     def n(self) -> int:
         return round(self.seconds / self.step)
 

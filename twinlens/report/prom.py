@@ -20,6 +20,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, TextIO
 
+import msgspec
+
 from twinlens import __version__
 from twinlens.report.errors import PrometheusError, QueryTimeout
 
@@ -142,8 +144,8 @@ class Prometheus:
         deadline = time.monotonic() + self.timeout
         status, raw = self._send(request, deadline, params["query"])
         try:
-            doc = json.loads(raw)
-        except ValueError:
+            doc = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
             raise PrometheusError(
                 f"{self.url} answered HTTP {status} with something that is not the Prometheus "
                 "API (is --prometheus the address of Prometheus itself?)"
