@@ -75,3 +75,23 @@ def test_named_checks() -> None:
         MaintenanceWindow(start=at(5), end=at(6)),
     ]
     assert named_checks(occurrences(ws, PERIOD)) == ["a", "b"]
+
+
+def test_query_plan_follows_the_windows() -> None:
+    from twinlens.report.collect import Options, plan_queries
+    from twinlens.report.config import ReportConfig
+    from twinlens.report.period import month_period
+
+    period = month_period("2026-10", 60)  # 31 days: 31 one-day chunks per counter
+    db = MaintenanceWindow(start=datetime(2026, 10, 14, 2, tzinfo=UTC), duration=Duration(3600))
+    scoped = MaintenanceWindow(
+        start=datetime(2026, 10, 20, tzinfo=UTC), duration=Duration(60), checks=["api"]
+    )
+    counters = 2 * (1 + 31)  # runs and failure reasons: start value + chunks
+    rum = 5 + 2 + 1  # five vitals, LCP and INP by region, page views
+    plain = Options("http://p", period)
+    assert plan_queries(plain, ReportConfig()) == counters + 1 + rum
+    # latency: every check either side of db; api also around its own window (3 stretches)
+    config = ReportConfig(maintenance=[db, scoped])
+    assert plan_queries(plain, config) == counters + 2 + 3 + rum
+    assert plan_queries(Options("http://p", period, rum=False), config) == counters + 5

@@ -45,7 +45,7 @@ def promql_string(text: str) -> str:
     >>> promql_string('a"b')
     '"a\\\\"b"'
     """
-    return json.dumps(text)
+    return json.dumps(text, ensure_ascii=False)
 
 
 def promql_duration(seconds: float) -> str:
