@@ -416,8 +416,11 @@ async def _round_trip(
         probe.add(2, now - ready)
         ready = now
 
-    headers = [("Host", host_value), ("User-Agent", USER_AGENT)]
-    if cfg.compression:
+    configured = {k.lower() for k, _ in extra}
+    headers = [("Host", host_value)]
+    if "user-agent" not in configured:  # a configured User-Agent replaces ours, as in blackbox
+        headers.append(("User-Agent", USER_AGENT))
+    if cfg.compression and "accept-encoding" not in configured:
         headers.append(("Accept-Encoding", cfg.compression))
     headers.extend(extra)
     names = {k.lower() for k, _ in headers}

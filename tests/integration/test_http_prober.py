@@ -672,3 +672,24 @@ async def test_proxy_refusing_credentials_fails_with_status() -> None:
         out = await probe(http_module(proxy_url=f"http://127.0.0.1:{proxy}"), f"127.0.0.1:{port}/")
     assert_failed(out, "http_status")
     assert value(out, "probe_http_status_code") == 407
+
+
+async def test_configured_user_agent_replaces_the_default() -> None:
+    seen: list[list[tuple[str, str]]] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append([(k.decode().lower(), v.decode()) for k, v in request.raw_headers])
+        return web.Response(text="ok")
+
+    module = http_module(
+        headers={"User-Agent": "shop-monitor/2", "Accept-Encoding": "identity"},
+    )
+    async with http_server({"/": echo}) as port:
+        out = await probe(module, f"http://127.0.0.1:{port}/")
+        default = await probe(http_module(), f"http://127.0.0.1:{port}/")
+    assert out.success and default.success
+    agents = [[v for k, v in headers if k == "user-agent"] for headers in seen]
+    encodings = [[v for k, v in headers if k == "accept-encoding"] for headers in seen]
+    assert agents[0] == ["shop-monitor/2"]  # exactly one, the configured one
+    assert encodings[0] == ["identity"]
+    assert len(agents[1]) == 1 and agents[1][0].startswith("twinlens/")
