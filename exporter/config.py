@@ -323,6 +323,13 @@ class HTTPProbe(_Base, frozen=True):
                 "HTTP/3 is not supported by twinlens (enable_http3, HTTP/3.0 in "
                 "valid_http_versions); probe HTTP/1.1 or HTTP/2.0 instead"
             )
+        if self.valid_http_versions and not any(
+            v.startswith("HTTP/1.") for v in self.valid_http_versions
+        ):
+            problems.append(
+                "valid_http_versions allows only HTTP/2: twinlens probes speak HTTP/1.1, so "
+                "this module could never succeed; add HTTP/1.1"
+            )
         for code in self.valid_status_codes:
             if not 100 <= code <= 599:
                 problems.append(f"valid_status_codes: {code} is not an HTTP status code")

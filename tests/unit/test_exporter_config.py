@@ -135,6 +135,13 @@ _OWN_BAD = [
         ],
     ),
     (
+        "modules:\n  m:\n    prober: http\n    http:\n      valid_http_versions: [HTTP/2.0]\n",
+        [
+            "modules.m.http: valid_http_versions allows only HTTP/2: twinlens probes speak "
+            "HTTP/1.1, so this module could never succeed; add HTTP/1.1 (line 4)"
+        ],
+    ),
+    (
         "modules:\n  m:\n    prober: http\n    ssrf: {deny_cidrs: [10.0.0.0/33]}\n",
         ["modules.m.ssrf.deny_cidrs[0]: not a valid IP network or address: '10.0.0.0/33' (line 4)"],
     ),
