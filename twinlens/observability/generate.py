@@ -1,6 +1,7 @@
 """``twinlens generate``: write (or ``--check``) every generated file from one :class:`Spec`.
 
-    twinlens generate                    # regenerate dashboards/, alerts/, docs/runbook.md
+    twinlens generate                    # regenerate dashboards/, alerts/, docs/runbook.md and
+                                         # deploy/kubernetes/prometheus-operator/prometheusrule.yaml
     twinlens generate --check            # exit 1, listing files that differ from a fresh run
     twinlens generate --out /tmp/x --set time_scale=0.0166 --set down_quorum=1
 
@@ -194,12 +195,27 @@ def _runbook(spec: Spec) -> str:
     return "\n".join(lines)
 
 
+def _prometheus_rule(groups: list[dict[str, object]]) -> str:
+    """The same rule groups as a Prometheus Operator ``PrometheusRule``, for Kubernetes."""
+    resource = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "twinlens", "labels": {"app.kubernetes.io/name": "twinlens"}},
+        "spec": {"groups": groups},
+    }
+    return to_yaml(
+        resource, HEADER + "# The rules of alerts/twinlens-rules.yml, for the Operator.\n"
+    )
+
+
 def generate_files(spec: Spec | None = None) -> dict[str, str]:
     """Relative path -> file content, for everything ``twinlens generate`` writes."""
     spec = spec or Spec()
     files = {f"dashboards/{uid}.json": to_json(d) for uid, d in build_dashboards(spec).items()}
     files.update(_provisioning(spec))
-    files["alerts/twinlens-rules.yml"] = to_yaml({"groups": rule_groups(spec)}, HEADER)
+    groups = rule_groups(spec)
+    files["alerts/twinlens-rules.yml"] = to_yaml({"groups": groups}, HEADER)
+    files["deploy/kubernetes/prometheus-operator/prometheusrule.yaml"] = _prometheus_rule(groups)
     if spec.time_scale == 1:
         for name, doc in promtool_tests(spec).items():
             files[f"alerts/tests/{name}"] = to_yaml(doc, HEADER)
