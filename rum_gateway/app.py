@@ -39,7 +39,6 @@ from rum_gateway.dimensions import (
     RouteTemplates,
     TrustedProxies,
     UserAgentClassifier,
-    region_of,
 )
 from rum_gateway.metrics import Client, RumMetrics
 from rum_gateway.observations import connection_of, to_observations
@@ -68,19 +67,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-# Header slots filled by one pass over the request headers.
-_ORIGIN, _UA, _CTYPE, _CENC, _CLEN, _XFF, _SYNTH, _CH_MOBILE, _CH_UA, _COUNTRY = range(10)
-_HEADER_SLOTS = {
-    b"origin": _ORIGIN,
-    b"user-agent": _UA,
-    b"content-type": _CTYPE,
-    b"content-encoding": _CENC,
-    b"content-length": _CLEN,
-    b"x-forwarded-for": _XFF,
-    SYNTHETIC_HEADER.encode(): _SYNTH,
-    b"sec-ch-ua-mobile": _CH_MOBILE,
-    b"sec-ch-ua": _CH_UA,
-}
+_SYNTHETIC_HEADER = SYNTHETIC_HEADER.encode()
 _MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
 _PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
@@ -122,9 +109,7 @@ class Pipeline:
         self.max_events = config.limits.max_events
         self.reject_bots = config.protection.reject_bots
         self.reject_headless = config.protection.reject_headless
-        self.header_slots = dict(_HEADER_SLOTS)
-        if config.geo.country_header:
-            self.header_slots[config.geo.country_header.lower().encode()] = _COUNTRY
+        self.country_header = config.geo.country_header.lower().encode()
 
     @classmethod
     def load(cls, path: str | None) -> Pipeline:
@@ -267,13 +252,10 @@ class Gateway:
     async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
         p = self.reloader.current
         metrics = self.metrics
-        h: list[bytes] = [b""] * 10  # b"" = header absent
-        slots = p.header_slots
-        for name, value in scope["headers"]:
-            slot = slots.get(name)
-            if slot is not None:
-                h[slot] = value
-        origin = h[_ORIGIN].decode("latin-1") or None
+        # One C-level pass over the headers; a repeated header counts once (the last).
+        get = dict(scope["headers"]).get
+        origin_raw = get(b"origin", b"")
+        origin = origin_raw.decode("latin-1") or None
         method = scope["method"]
         if method == "OPTIONS":
             await self._preflight(p, origin, send)
@@ -284,8 +266,8 @@ class Gateway:
         cors: list[tuple[bytes, bytes]] = []
         if origin is not None and p.any_origin.allows(origin):
             # No Vary: a 204 to a POST is never cached (the preflight answer carries it).
-            cors = [(b"access-control-allow-origin", h[_ORIGIN])]
-        ua = h[_UA].decode("latin-1")
+            cors = [(b"access-control-allow-origin", origin_raw)]
+        ua = get(b"user-agent", b"").decode("latin-1")
 
         def refuse(
             reason: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
@@ -298,21 +280,21 @@ class Gateway:
             return _reply(send, status, headers, _json_error(reason, detail))
 
         # 1. traffic that is not a real user: answered 204, left out of RUM
-        if is_synthetic(ua, h[_SYNTH].decode("latin-1")):
+        if is_synthetic(ua, get(_SYNTHETIC_HEADER, b"").decode("latin-1")):
             await refuse("synthetic", "")
             return
         info = p.user_agents(
             ua,
-            h[_CH_MOBILE].decode("latin-1"),
-            h[_CH_UA].decode("latin-1"),
+            get(b"sec-ch-ua-mobile", b"").decode("latin-1"),
+            get(b"sec-ch-ua", b"").decode("latin-1"),
         )
         if (info.bot and p.reject_bots) or (info.headless and p.reject_headless):
             await refuse("bot", "")
             return
         # 2. the client: its IP serves the rate limit and geo, then is dropped
         peer = scope["client"][0] if scope.get("client") else ""
-        xff = h[_XFF].decode("latin-1") or None
-        ip, via_proxy = p.trusted.client_ip(peer, xff)
+        xff = get(b"x-forwarded-for")
+        ip, via_proxy = p.trusted.client_ip(peer, xff.decode("latin-1") if xff else None)
         # keyed by a salted hash: the limiter's table holds no client addresses
         wait = p.limiter.take(hash(ip), time.monotonic())
         if wait:
@@ -323,25 +305,31 @@ class Gateway:
             )
             return
         # 3. the body: media type, encoding, size (raw and decompressed)
-        ctype = h[_CTYPE].split(b";", 1)[0].strip().lower().decode("latin-1")
+        ctype = _media_type(get(b"content-type", b""))
         if ctype not in _MEDIA_TYPES:
             await refuse(
                 "unsupported_media", f"Content-Type {ctype!r}: send application/json or text/plain"
             )
             return
-        encoding = h[_CENC].strip().lower()
+        encoding = get(b"content-encoding", b"").strip().lower()
         if encoding not in (b"", b"identity", b"gzip"):
             await refuse("unsupported_media", "Content-Encoding must be gzip or identity")
             return
         limit = p.max_body
-        if h[_CLEN] and (not h[_CLEN].isdigit() or int(h[_CLEN]) > limit):
+        length = get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
             await refuse("too_large", f"body over {limit} bytes")
             return
-        try:
-            body = await _read_body(receive, limit)
-        except _Disconnected:
-            return  # nothing to answer and nothing learnt
-        if body is None:
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # the client went away: nothing to answer, nothing learnt
+        body: bytes | None = message.get("body", b"")
+        if message.get("more_body", False):
+            try:
+                body = await _read_rest(receive, body or b"", limit)
+            except _Disconnected:
+                return
+        if body is None or len(body) > limit:
             await refuse("too_large", f"body over {limit} bytes")
             return
         if encoding == b"gzip":
@@ -383,14 +371,12 @@ class Gateway:
             await refuse(problem.reason, str(problem))
             return
         # 5. dimensions, observations, record
-        country = p.geo.country(
-            h[_COUNTRY].decode("latin-1") if via_proxy and h[_COUNTRY] else None, ip
-        )
-        client = Client(
-            info.device, info.browser, country, region_of(country), connection_of(beacon.conn)
-        )
+        header = get(p.country_header) if via_proxy and p.country_header else None
+        country, region = p.geo.locate(header.decode("latin-1") if header else None, ip)
+        client = Client(info.device, info.browser, country, region, connection_of(beacon.conn))
         metrics.record(to_observations(beacon, app.routes, app.api_routes), client)
-        await _reply(send, 204, cors, b"")
+        await send({"type": "http.response.start", "status": 204, "headers": cors})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _preflight(self, p: Pipeline, origin: str | None, send: Send) -> None:
         if origin is None or not p.any_origin.allows(origin):
@@ -451,10 +437,10 @@ class _Disconnected(Exception):
     """The client went away before its body arrived."""
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request body, or None as soon as it passes ``limit`` bytes."""
-    chunks = []
-    size = 0
+async def _read_rest(receive: Receive, first: bytes, limit: int) -> bytes | None:
+    """The rest of a body sent in several messages, or None once it passes ``limit``."""
+    chunks = [first]
+    size = len(first)
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -465,7 +451,20 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)
+
+
+_MEDIA_CACHE: dict[bytes, str] = {}
+
+
+def _media_type(content_type: bytes) -> str:
+    """``b"text/plain;charset=UTF-8"`` → ``"text/plain"`` (cached: a handful of values)."""
+    media = _MEDIA_CACHE.get(content_type)
+    if media is None:
+        media = content_type.split(b";", 1)[0].strip().lower().decode("latin-1")
+        if len(_MEDIA_CACHE) < 256:
+            _MEDIA_CACHE[content_type] = media
+    return media
 
 
 async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

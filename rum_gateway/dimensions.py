@@ -423,7 +423,7 @@ class GeoSource:
     hash of the IP (``hash()``, keyed per process), so the cache holds no addresses.
     """
 
-    __slots__ = ("_cache", "_reader", "header")
+    __slots__ = ("_cache", "_reader", "_regions", "header")
 
     def __init__(self, header: str = "", database: str = "") -> None:
         self.header = header.lower()
@@ -433,6 +433,12 @@ class GeoSource:
 
             self._reader = maxminddb.open_database(database)
         self._cache: BoundedCache[int, str] = BoundedCache(65_536)
+        self._regions = _regions()
+
+    def locate(self, header_value: str | None, ip: str) -> tuple[str, str]:
+        """(country, region) — :meth:`country` and :func:`region_of` in one call."""
+        country = self.country(header_value, ip)
+        return country, self._regions.get(country, UNKNOWN)
 
     def country(self, header_value: str | None, ip: str) -> str:
         """``header_value`` is the country header as received, or None when the peer is

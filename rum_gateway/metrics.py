@@ -29,7 +29,7 @@ import msgspec
 from prometheus_client.utils import floatToGoString
 
 from rum_gateway.config import Config
-from rum_gateway.dimensions import UNKNOWN
+from rum_gateway.dimensions import UNKNOWN, BoundedCache
 from rum_gateway.protect import REASONS
 from rum_gateway.schema import VITALS
 
@@ -353,6 +353,8 @@ class RumMetrics:
         self._bundles: list[dict[tuple[str, ...], list[list[float] | None]]] = [
             {} for _ in self.views
         ]
+        # every label combination seen lately -> its views' keys and children (bounded)
+        self._combos: BoundedCache[tuple[str, ...], list[Any]] = BoundedCache(16_384)
         self._vital_bounds = [tuple(float(b) for b in VITAL_BUCKETS[v]) for v in VITALS]
         self._vital_divisors = [1.0 if v == "CLS" else 1000.0 for v in VITALS]
         self._overflow_route = self._counter_bump(("route",))
@@ -400,23 +402,24 @@ class RumMetrics:
         app = obs.app
         self.beacons.children[(app,)][0] += 1
         routes = self.route_caps[app]
-        dims = {
-            "app": app,
-            "device": client.device,
-            "browser": client.browser,
-            "country": self.country_cap(client.country),
-            "region": client.region,
-            "connection": client.connection,
-        }
-        device = client.device
+        device, browser, region, connection = (
+            client.device,
+            client.browser,
+            client.region,
+            client.connection,
+        )
+        country = self.country_cap(client.country)
         for view in obs.views:
             route = routes(view.route)
-            dims["route"] = route
-            dims["nav_type"] = view.nav_type
+            nav = view.nav_type
             if view.page_views:
-                self.page_views.inc((app, route, device, view.nav_type), view.page_views)
+                self.page_views.inc((app, route, device, nav), view.page_views)
             if view.vitals:
-                self._observe_vitals(dims, view.vitals)
+                combo = (app, route, device, browser, country, region, nav, connection)
+                bundles = self._combos.get(combo)
+                if bundles is None:
+                    bundles = self._combo(combo)
+                self._observe_vitals(bundles, view.vitals)
             for kind, weight in view.errors:
                 self.errors.inc((app, route, kind), weight)
         if obs.api:
@@ -429,21 +432,31 @@ class RumMetrics:
             self.overflow.children[("series",)][0] += self.budget.dropped
             self.budget.dropped = 0
 
-    def _observe_vitals(self, dims: dict[str, str], vitals: list[tuple[int, float]]) -> None:
-        # HistogramFamily.observe, inlined and shared: every view of one vital has the same
-        # buckets, so the bucket and the seconds are worked out once per vital, not per view.
+    _COMBO_LABELS = ("app", "route", "device", "browser", "country", "region", "nav_type")
+
+    def _combo(self, combo: tuple[str, ...]) -> list[tuple[int, tuple[str, ...], list[Any]]]:
+        """For one combination of every label: each view's key and its vitals' children."""
+        dims = dict(zip((*self._COMBO_LABELS, "connection"), combo, strict=True))
         bundles = []
-        for getter, table in zip(self._view_getters, self._bundles, strict=True):
+        for view, (getter, table) in enumerate(zip(self._view_getters, self._bundles, strict=True)):
             key = getter(dims)
             bundle = table.get(key)
             if bundle is None:
                 bundle = table[key] = [None] * len(VITALS)
-            bundles.append((key, bundle))
+            bundles.append((view, key, bundle))
+        self._combos[combo] = bundles
+        return bundles
+
+    def _observe_vitals(
+        self, bundles: list[tuple[int, tuple[str, ...], list[Any]]], vitals: list[tuple[int, float]]
+    ) -> None:
+        # HistogramFamily.observe, inlined and shared: every view of one vital has the same
+        # buckets, so the bucket and the seconds are worked out once per vital, not per view.
         bounds, divisors = self._vital_bounds, self._vital_divisors
         for index, value in vitals:
             slot = bisect_left(bounds[index], value) + 1
             amount = value / divisors[index]
-            for view, (key, bundle) in enumerate(bundles):
+            for view, key, bundle in bundles:
                 child = bundle[index]
                 if child is None:
                     family = self._view_families[view][index]

@@ -62,11 +62,11 @@ def to_observations(
     api = []
     for view in beacon.views:
         nav = view.nav if view.nav in NAV_TYPES else "other"
-        vitals = []
-        if view.vitals is not None:
-            for index, value in enumerate(astuple(view.vitals)):
-                if value is not None:
-                    vitals.append((index, float(value)))
+        vitals = (
+            [(i, v) for i, v in enumerate(astuple(view.vitals)) if v is not None]
+            if view.vitals is not None
+            else []
+        )  # msgspec has already made every number a float
         errors = [(e.kind if e.kind in ERROR_KINDS else "other", weight) for e in view.errors]
         views.append(
             ViewObs(routes(view.path, view.route), nav, weight if view.pv else 0.0, vitals, errors)
@@ -78,7 +78,7 @@ def to_observations(
                     api_routes(call.path, None),
                     method if method in METHODS else "other",
                     status_class(call.status),
-                    float(call.ms),
+                    call.ms,
                 )
             )
     return Observations(beacon.app, views, api)
