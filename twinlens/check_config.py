@@ -1,7 +1,8 @@
 """``twinlens check-config FILE…``: validate configs without starting anything.
 
-The kind of file is told by its top-level keys: ``apps:`` is a gateway config, anything
-else (``modules:``, ``checks:``) an exporter config. Exit status 0 when every file is valid.
+The kind of file is told by its top-level keys: ``apps:`` is a gateway config, ``slo:`` or
+``maintenance:`` (and nothing else) a report config, anything else (``modules:``,
+``checks:``) an exporter config. Exit status 0 when every file is valid.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from twinlens.runtime.config import ConfigError, load_yaml
 __all__ = ["check_file", "configure", "run"]
 
 #: kind -> module whose ``load_config(path)`` validates that kind
-LOADERS = {"exporter": "exporter.config", "gateway": "rum_gateway.config"}
+LOADERS = {
+    "exporter": "exporter.config",
+    "gateway": "rum_gateway.config",
+    "report": "twinlens.report.config",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _kind_of(data: Any) -> str:
     if isinstance(data, dict) and "apps" in data:
         return "gateway"
+    if isinstance(data, dict) and data and set(data) <= {"slo", "maintenance"}:
+        return "report"
     return "exporter"
 
 

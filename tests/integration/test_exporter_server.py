@@ -119,10 +119,15 @@ def test_sighup_reloads_and_sigint_stops_cleanly(exporter: TwinlensProcess) -> N
         time.sleep(0.1)
     else:
         pytest.fail("SIGHUP did not reload the config")
-    _, metrics = get(exporter.url + "/metrics")
-    assert (
-        metric(metrics, "twinlens_exporter_config_last_reload_success_timestamp_seconds") > before
-    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the gauge is set right after the swap
+        _, metrics = get(exporter.url + "/metrics")
+        ts = metric(metrics, "twinlens_exporter_config_last_reload_success_timestamp_seconds")
+        if ts > before:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("reload timestamp did not advance")
     assert exporter.stop() == 0
     assert "shutting down" in exporter.logs()
 

@@ -81,11 +81,11 @@ class Reloader(Generic[T]):
                 log.exception("unexpected error while loading config")
                 return self._refused(f"internal error: {exc}")
             old, self.current = self.current, new
-            for listener in self._listeners:
-                listener(old, new)
             self._ok.set(1)
             self._ts.set(time.time())
             self._reloads.labels("success").inc()
+            for listener in self._listeners:
+                listener(old, new)
             self.last_error = None
             log.info("config reloaded", extra={"fields": {"file": self.path}})
             return None
