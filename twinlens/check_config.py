@@ -16,11 +16,11 @@ from twinlens.runtime.config import ConfigError, load_yaml
 
 __all__ = ["check_file", "configure", "run"]
 
-#: kind -> module whose ``load_config(path)`` validates that kind
+#: kind -> "module:function" that validates a file of that kind (raising ConfigError)
 LOADERS = {
-    "exporter": "exporter.config",
-    "gateway": "rum_gateway.config",
-    "report": "twinlens.report.config",
+    "exporter": "exporter.config:load_config",
+    "gateway": "rum_gateway.config:load_config",
+    "report": "twinlens.report.config:read_config",
 }
 
 
@@ -46,8 +46,8 @@ def check_file(path: str, kind: str | None = None) -> tuple[str, Any]:
     if kind is None:
         data, _ = load_yaml(path)
         kind = _kind_of(data)
-    loader = importlib.import_module(LOADERS[kind]).load_config
-    return kind, loader(path)
+    module, _, function = LOADERS[kind].partition(":")
+    return kind, getattr(importlib.import_module(module), function)(path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -114,17 +114,22 @@ class ReportConfig(_Base, frozen=True):
     maintenance: list[MaintenanceWindow] = msgspec.field(default_factory=list)
 
 
+def read_config(path: str | Path) -> ReportConfig:
+    """Decode a report config file; :class:`ConfigError` lists every problem (check-config)."""
+    data, lines = load_yaml(path)
+    try:
+        return decode(data if data is not None else {}, ReportConfig, lines=lines)
+    except ConfigError as exc:
+        raise ConfigError(exc.errors, str(path)) from None
+
+
 def load_config(path: str | Path | None, default_slo: float | None = None) -> ReportConfig:
     """Read ``--config.file`` (or defaults when None); ``default_slo`` is ``--slo``.
 
     Raises :class:`ReportError` with every problem in the file listed.
     """
     try:
-        if path is None:
-            config = ReportConfig()
-        else:
-            data, lines = load_yaml(path)
-            config = decode(data if data is not None else {}, ReportConfig, lines=lines)
+        config = ReportConfig() if path is None else read_config(path)
     except ConfigError as exc:
         where = f"{path}: " if path is not None and exc.source is None else ""
         raise ReportError(f"invalid report config: {where}{exc}") from None
