@@ -34,7 +34,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from twinlens import __version__
+from twinlens.runtime.chromium import CHROMIUM_ARGS
+from twinlens.runtime.version import __version__
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Playwright
@@ -53,17 +54,7 @@ __all__ = [
 log = logging.getLogger("exporter.browser")
 
 #: Headless, no sandbox (containers run as root), nothing phoning home during a probe.
-LAUNCH_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-)
+LAUNCH_ARGS = CHROMIUM_ARGS
 #: Set in Chromium's environment so its processes can be found (and reaped) by pool.
 MARKER_ENV = "TWINLENS_BROWSER_POOL"
 #: Appended to the user agent of every synthetic browser run (the RUM gateway drops them).

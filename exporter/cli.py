@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from exporter.config import load_config
-from twinlens import __version__
 from twinlens.runtime.config import ConfigError
 from twinlens.runtime.flags import add_server_flags, parse_listen_address
 from twinlens.runtime.log import setup_logging
+from twinlens.runtime.version import __version__
 
 __all__ = ["configure", "parse_shard", "run", "run_async"]
 

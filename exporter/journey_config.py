@@ -50,7 +50,6 @@ import ast
 import importlib.util
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +57,7 @@ import msgspec
 
 from exporter.jsonpath import JSONPathError, compile_path
 from exporter.templating import check_template, compile_template
+from twinlens.runtime.chromium import CHROMIUM_CANDIDATES, find_chromium
 from twinlens.runtime.config import Duration, Regex
 
 __all__ = [
@@ -77,9 +77,6 @@ __all__ = [
     "WaitFor",
     "find_chromium",
 ]
-
-#: Names looked up on PATH when ``browser.executable`` is not set, in order.
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 MAX_STEPS = 50
 _STEP_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -104,17 +101,6 @@ JSONType = Literal["string", "number", "integer", "boolean", "array", "object", 
 
 class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     pass
-
-
-def find_chromium(configured: str = "") -> str | None:
-    """The Chromium to drive: ``configured`` if given, else the first candidate on PATH."""
-    if configured:
-        return configured if os.access(configured, os.X_OK) else None
-    for name in CHROMIUM_CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def _set(value: object) -> bool:

@@ -4,5 +4,6 @@ Importing this package starts nothing; the ``twinlens`` command lives in
 :mod:`twinlens.cli`.
 """
 
-__version__ = "0.1.0"
+from twinlens.runtime.version import __version__
+
 __all__ = ["__version__"]

@@ -42,7 +42,7 @@ from exporter.probers._http1 import (
     read_head,
     request_bytes,
 )
-from twinlens import __version__
+from twinlens.runtime.version import __version__
 
 if TYPE_CHECKING:
     from exporter.config import HTTPProbe, Module, OAuth2

@@ -20,19 +20,10 @@ from tests.integration.report_scenario import CONFIG_YAML, PERIOD_START, backfil
 from tests.support.prometheus import PrometheusServer
 from tests.support.tools import require_tool
 from twinlens.cli import main
+from twinlens.runtime.chromium import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Counts pixels of each status colour in a PNG (given as a data URL) via a canvas.
 _COUNT_COLOURS = """
@@ -107,7 +98,7 @@ async def test_html_report_renders_in_chromium(report_html: Path, tmp_path: Path
     console: list[str] = []
     requests: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
         try:
             page = await browser.new_page(viewport={"width": 1100, "height": 900})
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))

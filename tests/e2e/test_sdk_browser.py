@@ -32,21 +32,12 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.tools import in_ci, require_tool
+from twinlens.runtime.chromium import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sdk-browser")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_JS = ROOT / "rum_gateway" / "sdk" / "dist" / "twinlens-rum.js"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ITEM_LATENCY = 0.12  # seconds /api/items/42 takes: the test controls what the browser sees
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

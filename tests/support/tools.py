@@ -11,6 +11,8 @@ import shutil
 
 import pytest
 
+from twinlens.runtime.chromium import CHROMIUM_CANDIDATES
+
 __all__ = ["in_ci", "require_tool"]
 
 #: tool -> names to look for on PATH, in order
@@ -19,7 +21,7 @@ _CANDIDATES = {
     "promtool": ("promtool",),
     "alertmanager": ("prometheus-alertmanager", "alertmanager"),
     "blackbox_exporter": ("prometheus-blackbox-exporter", "blackbox_exporter"),
-    "chromium": ("chromium", "chromium-browser", "google-chrome"),
+    "chromium": CHROMIUM_CANDIDATES,
     "node": ("node",),
     "wrk": ("wrk",),
 }

@@ -13,15 +13,16 @@ import asyncio
 import json
 import logging
 import random
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 
 from twinlens.demo.shop import PRODUCTS, SLOW_COUNTRIES, drift
+from twinlens.runtime.chromium import CHROMIUM_ARGS, find_chromium
 
 __all__ = ["COUNTRIES", "BeaconTraffic", "BrowserTraffic", "find_chromium", "make_beacon"]
+
 
 log = logging.getLogger("twinlens.demo.traffic")
 
@@ -66,25 +67,6 @@ DEVICES = {
     "desktop": ("Desktop Chrome", "Desktop Firefox"),
 }
 _DEVICE_WEIGHTS = (("mobile", 55), ("desktop", 38), ("tablet", 7))
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def _pick(weighted: Sequence[tuple[str, int]], rng: random.Random) -> str:

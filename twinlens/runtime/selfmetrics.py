@@ -23,7 +23,7 @@ def new_registry(component: str) -> CollectorRegistry:
     One per server instance (not the global default), so tests can run several in one
     process and a component never exposes another's series.
     """
-    from twinlens import __version__
+    from twinlens.runtime.version import __version__
 
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
