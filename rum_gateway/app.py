@@ -51,6 +51,7 @@ from rum_gateway.protect import (
     retry_after,
 )
 from rum_gateway.schema import SchemaError, check_values, decode_beacon
+from twinlens.runtime.config import ConfigError
 from twinlens.runtime.reload import Reloader
 from twinlens.runtime.selfmetrics import CONTENT_TYPE_LATEST, new_registry, render
 
@@ -101,7 +102,10 @@ class Pipeline:
         }
         self.any_origin = OriginPolicy([o for app in config.apps.values() for o in app.origins])
         self.trusted = TrustedProxies(config.trusted_proxies)
-        self.geo = GeoSource(config.geo.country_header, config.geo.database)
+        try:
+            self.geo = GeoSource(config.geo.country_header, config.geo.database)
+        except Exception as exc:  # maxminddb's errors for a file that is not a database
+            raise ConfigError([f"geo.database: cannot be opened: {exc}"]) from None
         rate = config.limits.rate_limit
         self.limiter = RateLimiter(rate.per_second, rate.burst, rate.max_clients)
         self.user_agents = UserAgentClassifier()
@@ -113,13 +117,12 @@ class Pipeline:
 
     @classmethod
     def load(cls, path: str | None) -> Pipeline:
-        from twinlens.runtime.config import ConfigError
-
+        """The Reloader's loader: read, validate, then build (or raise ConfigError)."""
         config = load_config(path)
         try:
             return cls(config)
-        except Exception as exc:  # e.g. a file that is not a GeoIP2 database
-            raise ConfigError([f"geo.database: cannot be opened: {exc}"], path) from None
+        except ConfigError as exc:
+            raise ConfigError(exc.errors, path or "<embedded>") from None
 
 
 class SdkAsset:

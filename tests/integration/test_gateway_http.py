@@ -541,3 +541,18 @@ def test_the_real_command_trusts_its_config_and_reloads_on_sighup(
         geo = {"app": "shop", "region": "South-eastern Asia", "country": "SG", "device": "mobile"}
         assert value(text, "rum_lcp_by_geo_seconds_count", **geo) == 1
         assert gw.stop() == 0
+
+
+def test_a_file_that_is_not_a_geoip_database_is_refused(tmp_path: Path) -> None:
+    from twinlens.runtime.config import ConfigError
+
+    fake = tmp_path / "fake.mmdb"
+    fake.write_bytes(b"not a database")
+    path = tmp_path / "g.yml"
+    path.write_text(
+        BASE_CONFIG.replace("  country_header: CF-IPCountry\n", f"  database: {fake}\n")
+    )
+    with pytest.raises(ConfigError) as exc:
+        create_app(str(path))
+    assert exc.value.source == str(path)
+    assert exc.value.errors[0].startswith("geo.database: cannot be opened: ")
