@@ -34,7 +34,7 @@ import msgspec
 from exporter.config import Module, SSRFGuard
 from exporter.metrics import ProbeMetrics
 from exporter.net import check_ssrf, split_host_port
-from exporter.probe import ProbeOutcome, run_probe
+from exporter.probe import ProbeOutcome, run_single_probe
 from exporter.probelog import ProbeLog
 from twinlens.runtime.config import CIDR
 
@@ -204,7 +204,9 @@ async def run_every_address(
             own.error("Target blocked by the SSRF guard", target=host, ip=ip, err=blocked)
             return _failed(module_name, target, "blocked_target", own, time.perf_counter())
         pinned_target, pinned_module = pin(ip)
-        return await run_probe(module_name, pinned_module, pinned_target, deadline - loop.time())
+        return await run_single_probe(
+            module_name, pinned_module, pinned_target, deadline - loop.time()
+        )
 
     outcomes = await asyncio.gather(*(one(ip) for ip in ips))
     metrics = ProbeMetrics()

@@ -18,7 +18,7 @@ from exporter.metrics import ProbeMetrics
 from exporter.probelog import ProbeLog
 from exporter.probers import get_prober
 
-__all__ = ["ProbeOutcome", "run_probe"]
+__all__ = ["ProbeOutcome", "run_probe", "run_single_probe"]
 
 log = logging.getLogger("exporter.probe")
 
@@ -37,7 +37,22 @@ class ProbeOutcome(msgspec.Struct):
 
 
 async def run_probe(module_name: str, module: Module, target: str, timeout: float) -> ProbeOutcome:
-    """Probe ``target`` with ``module`` within ``timeout`` seconds; never raises for bad targets."""
+    """Probe ``target`` with ``module`` within ``timeout`` seconds; never raises for bad targets.
+
+    A module with ``every_address`` probes each address of the target's host (samples
+    labelled ``ip``); every caller (``/probe``, checks, ``twinlens probe``) gets that here.
+    """
+    if module.every_address:
+        from exporter.every_address import run_every_address
+
+        return await run_every_address(module_name, module, target, timeout)
+    return await run_single_probe(module_name, module, target, timeout)
+
+
+async def run_single_probe(
+    module_name: str, module: Module, target: str, timeout: float
+) -> ProbeOutcome:
+    """One probe of one address (see :func:`run_probe`)."""
     metrics = ProbeMetrics()
     plog = ProbeLog()
     started = time.time()

@@ -41,7 +41,6 @@ from collections.abc import Iterable, Iterator
 import msgspec
 
 from exporter.config import Check, Config, Module
-from exporter.every_address import run_every_address
 from exporter.history import ProbeHistory
 from exporter.metrics import CATALOG, LabelPairs, escape_label_value, format_value
 from exporter.probe import ProbeOutcome, run_probe
@@ -592,10 +591,6 @@ class Scheduler:
         self._in_flight += 1
         check = state.check
         try:
-            if state.module.every_address:
-                return await run_every_address(
-                    check.module, state.module, check.target, state.timeout
-                )
             return await run_probe(check.module, state.module, check.target, state.timeout)
         finally:
             self._in_flight -= 1

@@ -183,3 +183,14 @@ def test_config_check_flag_and_check_config_command(tmp_path: Path) -> None:
     assert both.returncode == 1
     assert f"SUCCESS: {good} is a valid exporter config" in both.stdout
     assert "2 errors" in both.stderr and "prober 'nope' is not valid" in both.stderr
+
+
+def test_probe_endpoint_honours_every_address(tmp_path: Path) -> None:
+    cfg = tmp_path / "every.yml"
+    cfg.write_text("modules:\n  every:\n    prober: http\n    every_address: all\n")
+    with TwinlensProcess(tmp_path, "exporter", "--config.file", str(cfg)) as exp:
+        target = f"http://127.0.0.1:{exp.port}/-/healthy"
+        status, body = get(f"{exp.url}/probe?module=every&target={target}")
+    assert status == 200
+    assert metric(body, 'probe_success{ip="127.0.0.1"}') == 1
+    assert metric(body, 'probe_http_status_code{ip="127.0.0.1"}') == 200
