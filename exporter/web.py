@@ -106,10 +106,6 @@ class ExporterState:
 
     async def start(self) -> None:
         await self._sync_scheduler(self.config)
-        # Everything built so far (config, one state per check) lives for the whole run:
-        # move it out of the collector's sight, so full collections stay short with
-        # thousands of checks instead of pausing every check's start.
-        gc.freeze()
         self.ready = True
 
     async def stop(self) -> None:
@@ -135,6 +131,10 @@ class ExporterState:
             await self.scheduler.start(config)
         else:
             self.scheduler.apply(config)
+        # The config and one state per check live until the next reload: move them out of
+        # the collector's sight, so full collections stay short with thousands of checks
+        # instead of pausing every check's start.
+        gc.freeze()
 
     def _config_changed(self, old: Config, new: Config) -> None:
         # Reloads run in a worker thread; the scheduler lives on the event loop. Wait for
