@@ -24,7 +24,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import Gauge
 from starlette.applications import Starlette
@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from rum_gateway.config import Config, load_config
 from rum_gateway.dimensions import (
+    BoundedCache,
     GeoSource,
     RouteResolver,
     RouteTemplates,
@@ -70,6 +71,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 _SYNTHETIC_HEADER = SYNTHETIC_HEADER.encode()
 _MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
+#: Longest header combination :meth:`Pipeline.facts` remembers (bytes, all together).
+_MAX_CACHED_HEADERS = 4096
 _PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-allow-headers", b"content-type, content-encoding"),
@@ -114,6 +117,76 @@ class Pipeline:
         self.reject_bots = config.protection.reject_bots
         self.reject_headless = config.protection.reject_headless
         self.country_header = config.geo.country_header.lower().encode()
+        # what a distinct combination of headers decides, and where a client is (bounded)
+        self._facts: BoundedCache[tuple[bytes, ...], RequestFacts] = BoundedCache(16_384)
+        self._clients: BoundedCache[int, tuple[int, str, str]] = BoundedCache(65_536)
+
+    def facts(self, get: Callable[..., Any]) -> RequestFacts:
+        """The facts of a request's headers (``get`` reads the header dict), cached per
+        distinct combination: real traffic repeats a few hundred of them."""
+        key = (
+            get(b"user-agent", b""),
+            get(b"origin", b""),
+            get(b"content-type", b""),
+            get(b"content-encoding", b""),
+            get(b"sec-ch-ua-mobile", b""),
+            get(b"sec-ch-ua", b""),
+            get(_SYNTHETIC_HEADER, b""),
+        )
+        facts = self._facts.get(key)
+        if facts is None:
+            facts = self._classify(*key)
+            if sum(map(len, key)) <= _MAX_CACHED_HEADERS:  # a flood of huge ones: not kept
+                self._facts[key] = facts
+        return facts
+
+    def _classify(
+        self,
+        ua_raw: bytes,
+        origin_raw: bytes,
+        ctype_raw: bytes,
+        encoding_raw: bytes,
+        mobile: bytes,
+        brands: bytes,
+        synthetic: bytes,
+    ) -> RequestFacts:
+        ua = ua_raw.decode("latin-1")
+        origin = origin_raw.decode("latin-1") or None
+        # No Vary: a 204 to a POST is never cached (the preflight answer carries it).
+        allowed = origin is not None and self.any_origin.allows(origin)
+        cors = [(b"access-control-allow-origin", origin_raw)] if allowed else []
+        info = self.user_agents(ua, mobile.decode("latin-1"), brands.decode("latin-1"))
+        early = None
+        if is_synthetic(ua, synthetic.decode("latin-1")):
+            early = "synthetic"
+        elif (info.bot and self.reject_bots) or (info.headless and self.reject_headless):
+            early = "bot"
+        media = None
+        ctype = ctype_raw.split(b";", 1)[0].strip().lower().decode("latin-1")
+        encoding = encoding_raw.strip().lower()
+        if ctype not in _MEDIA_TYPES:
+            detail = f"Content-Type {ctype[:100]!r}: send application/json or text/plain"
+            media = ("unsupported_media", detail)
+        elif encoding not in (b"", b"identity", b"gzip"):
+            media = ("unsupported_media", "Content-Encoding must be gzip or identity")
+        return RequestFacts(
+            early, media, encoding == b"gzip", origin, allowed, cors, info.device, info.browser
+        )
+
+    def locate(self, scope: Scope, get: Callable[..., Any]) -> tuple[int, str, str]:
+        """(rate-limit key, country, region) of the client, cached by a salted hash of the
+        peer, ``X-Forwarded-For`` and the country header: no address is kept."""
+        peer = scope["client"][0] if scope.get("client") else ""
+        xff = get(b"x-forwarded-for")
+        header = get(self.country_header) if self.country_header else None
+        digest = hash((peer, xff, header))
+        where = self._clients.get(digest)
+        if where is None:
+            ip, via_proxy = self.trusted.client_ip(peer, xff.decode("latin-1") if xff else None)
+            country_value = header.decode("latin-1") if header and via_proxy else None
+            country, region = self.geo.locate(country_value, ip)
+            where = self._clients[digest] = (hash(ip), country, region)
+        return where
 
     @classmethod
     def load(cls, path: str | None) -> Pipeline:
@@ -123,6 +196,19 @@ class Pipeline:
             return cls(config)
         except ConfigError as exc:
             raise ConfigError(exc.errors, path or "<embedded>") from None
+
+
+class RequestFacts(NamedTuple):
+    """What one combination of request headers decides (see :meth:`Pipeline.facts`)."""
+
+    early: str | None  # "synthetic" or "bot": answered 204 before anything else
+    media: tuple[str, str] | None  # (reason, detail) for a Content-Type / -Encoding refused
+    gzip: bool
+    origin: str | None
+    origin_allowed: bool  # by some app (the beacon's own app is checked after decoding)
+    cors: list[tuple[bytes, bytes]]  # response headers
+    device: str
+    browser: str
 
 
 class SdkAsset:
@@ -254,74 +340,38 @@ class Gateway:
 
     async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
         p = self.reloader.current
-        metrics = self.metrics
         # One C-level pass over the headers; a repeated header counts once (the last).
         get = dict(scope["headers"]).get
-        origin_raw = get(b"origin", b"")
-        origin = origin_raw.decode("latin-1") or None
         method = scope["method"]
-        if method == "OPTIONS":
-            await self._preflight(p, origin, send)
-            return
         if method != "POST":
-            await _reply(send, 405, [(b"allow", b"POST, OPTIONS")], b"")
+            if method == "OPTIONS":
+                await self._preflight(p, get(b"origin", b"").decode("latin-1") or None, send)
+            else:
+                await _reply(send, 405, [(b"allow", b"POST, OPTIONS")], b"")
             return
-        cors: list[tuple[bytes, bytes]] = []
-        if origin is not None and p.any_origin.allows(origin):
-            # No Vary: a 204 to a POST is never cached (the preflight answer carries it).
-            cors = [(b"access-control-allow-origin", origin_raw)]
-        ua = get(b"user-agent", b"").decode("latin-1")
-
-        def refuse(
-            reason: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
-        ) -> Awaitable[None]:
-            metrics.reject(reason)
-            status = REASONS[reason]
-            if status == 204:
-                return _reply(send, 204, cors, b"")
-            headers = [*cors, (b"content-type", b"application/json"), *(extra or [])]
-            return _reply(send, status, headers, _json_error(reason, detail))
-
+        facts = p.facts(get)
+        cors = facts.cors
         # 1. traffic that is not a real user: answered 204, left out of RUM
-        if is_synthetic(ua, get(_SYNTHETIC_HEADER, b"").decode("latin-1")):
-            await refuse("synthetic", "")
-            return
-        info = p.user_agents(
-            ua,
-            get(b"sec-ch-ua-mobile", b"").decode("latin-1"),
-            get(b"sec-ch-ua", b"").decode("latin-1"),
-        )
-        if (info.bot and p.reject_bots) or (info.headless and p.reject_headless):
-            await refuse("bot", "")
+        if facts.early is not None:
+            await self._refuse(send, cors, facts.early, "")
             return
         # 2. the client: its IP serves the rate limit and geo, then is dropped
-        peer = scope["client"][0] if scope.get("client") else ""
-        xff = get(b"x-forwarded-for")
-        ip, via_proxy = p.trusted.client_ip(peer, xff.decode("latin-1") if xff else None)
-        # keyed by a salted hash: the limiter's table holds no client addresses
-        wait = p.limiter.take(hash(ip), time.monotonic())
+        client_key, country, region = p.locate(scope, get)
+        wait = p.limiter.take(client_key, time.monotonic())
         if wait:
-            await refuse(
-                "rate_limited",
-                "too many beacons from this client",
-                [(b"retry-after", retry_after(wait).encode())],
+            extra = [(b"retry-after", retry_after(wait).encode())]
+            await self._refuse(
+                send, cors, "rate_limited", "too many beacons from this client", extra
             )
             return
         # 3. the body: media type, encoding, size (raw and decompressed)
-        ctype = _media_type(get(b"content-type", b""))
-        if ctype not in _MEDIA_TYPES:
-            await refuse(
-                "unsupported_media", f"Content-Type {ctype!r}: send application/json or text/plain"
-            )
-            return
-        encoding = get(b"content-encoding", b"").strip().lower()
-        if encoding not in (b"", b"identity", b"gzip"):
-            await refuse("unsupported_media", "Content-Encoding must be gzip or identity")
+        if facts.media is not None:
+            await self._refuse(send, cors, *facts.media)
             return
         limit = p.max_body
         length = get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await refuse("too_large", f"body over {limit} bytes")
+            await self._refuse(send, cors, "too_large", f"body over {limit} bytes")
             return
         message = await receive()
         if message["type"] != "http.request":
@@ -333,53 +383,63 @@ class Gateway:
             except _Disconnected:
                 return
         if body is None or len(body) > limit:
-            await refuse("too_large", f"body over {limit} bytes")
+            await self._refuse(send, cors, "too_large", f"body over {limit} bytes")
             return
-        if encoding == b"gzip":
-            inflater = zlib.decompressobj(wbits=31)
+        if facts.gzip:
             try:
-                inflated = inflater.decompress(body, limit + 1)
-            except zlib.error:
-                await refuse("bad_encoding", "body is not valid gzip")
+                body = _gunzip(body, limit)
+            except SchemaError as exc:
+                await self._refuse(send, cors, exc.reason, str(exc))
                 return
-            if len(inflated) > limit or inflater.unconsumed_tail:
-                await refuse("too_large", f"decompressed body over {limit} bytes")
-                return
-            if not inflater.eof:
-                await refuse("bad_encoding", "gzip stream is truncated")
-                return
-            body = inflated
         # 4. origin (against every app first: cheap, before decoding), then the beacon
-        if origin is not None and not cors:
-            await refuse("origin", f"origin {origin[:100]!r} is not allowed")
+        origin = facts.origin
+        if origin is not None and not facts.origin_allowed:
+            await self._refuse(send, cors, "origin", f"origin {origin[:100]!r} is not allowed")
             return
         try:
             beacon = decode_beacon(body)
         except SchemaError as exc:
-            await refuse(exc.reason, str(exc))
+            await self._refuse(send, cors, exc.reason, str(exc))
             return
         app = p.apps.get(beacon.app)
         if app is None:
-            await refuse("unknown_app", f"app {beacon.app[:64]!r} is not configured")
+            await self._refuse(
+                send, cors, "unknown_app", f"app {beacon.app[:64]!r} is not configured"
+            )
             return
         if origin is None:
             if not app.allow_missing_origin:
-                await refuse("origin", "Origin header missing")
+                await self._refuse(send, cors, "origin", "Origin header missing")
                 return
         elif not app.origins.allows(origin):
-            await refuse("origin", f"origin {origin[:100]!r} is not allowed for this app")
+            detail = f"origin {origin[:100]!r} is not allowed for this app"
+            await self._refuse(send, cors, "origin", detail)
             return
         problem = check_values(beacon, p.max_events)
         if problem is not None:
-            await refuse(problem.reason, str(problem))
+            await self._refuse(send, cors, problem.reason, str(problem))
             return
         # 5. dimensions, observations, record
-        header = get(p.country_header) if via_proxy and p.country_header else None
-        country, region = p.geo.locate(header.decode("latin-1") if header else None, ip)
-        client = Client(info.device, info.browser, country, region, connection_of(beacon.conn))
-        metrics.record(to_observations(beacon, app.routes, app.api_routes), client)
+        client = Client(facts.device, facts.browser, country, region, connection_of(beacon.conn))
+        self.metrics.record(to_observations(beacon, app.routes, app.api_routes), client)
         await send({"type": "http.response.start", "status": 204, "headers": cors})
         await send({"type": "http.response.body", "body": b""})
+
+    def _refuse(
+        self,
+        send: Send,
+        cors: list[tuple[bytes, bytes]],
+        reason: str,
+        detail: str,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> Awaitable[None]:
+        """Count the refusal and answer with its status (and a JSON body unless 204)."""
+        self.metrics.reject(reason)
+        status = REASONS[reason]
+        if status == 204:
+            return _reply(send, 204, cors, b"")
+        headers = [*cors, (b"content-type", b"application/json"), *(extra or [])]
+        return _reply(send, status, headers, _json_error(reason, detail))
 
     async def _preflight(self, p: Pipeline, origin: str | None, send: Send) -> None:
         if origin is None or not p.any_origin.allows(origin):
@@ -457,17 +517,19 @@ async def _read_rest(receive: Receive, first: bytes, limit: int) -> bytes | None
             return b"".join(chunks)
 
 
-_MEDIA_CACHE: dict[bytes, str] = {}
-
-
-def _media_type(content_type: bytes) -> str:
-    """``b"text/plain;charset=UTF-8"`` → ``"text/plain"`` (cached: a handful of values)."""
-    media = _MEDIA_CACHE.get(content_type)
-    if media is None:
-        media = content_type.split(b";", 1)[0].strip().lower().decode("latin-1")
-        if len(_MEDIA_CACHE) < 256:
-            _MEDIA_CACHE[content_type] = media
-    return media
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip body inflated to at most ``limit`` bytes; SchemaError (``bad_encoding``,
+    ``too_large``) otherwise."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        inflated = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise SchemaError("bad_encoding", "body is not valid gzip") from None
+    if len(inflated) > limit or inflater.unconsumed_tail:
+        raise SchemaError("too_large", f"decompressed body over {limit} bytes")
+    if not inflater.eof:
+        raise SchemaError("bad_encoding", "gzip stream is truncated")
+    return inflated
 
 
 async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

@@ -105,12 +105,19 @@ class SeriesBudget:
         self.used = 0
         self.dropped = 0
 
-    def charge(self, series: int) -> bool:
+    def take(self, series: int) -> bool:
+        """Reserve ``series`` if they fit (a refusal is final: ``used`` never shrinks)."""
         if self.used + series > self.limit:
-            self.dropped += 1
             return False
         self.used += series
         return True
+
+    def charge(self, series: int) -> bool:
+        """:meth:`take`, counting a refusal as one dropped observation."""
+        if self.take(series):
+            return True
+        self.dropped += 1
+        return False
 
 
 class HistogramFamily:
@@ -142,12 +149,18 @@ class HistogramFamily:
         self.children: dict[tuple[str, ...], list[float]] = {}
         self._les = [floatToGoString(b / divisor) for b in self.bounds] + ["+Inf"]
 
-    def observe(self, key: tuple[str, ...], value: float) -> None:
+    def child(self, key: tuple[str, ...]) -> list[float] | None:
+        """The child of ``key``, created if the budget allows (else None, not counted)."""
         child = self.children.get(key)
-        if child is None:
-            if not self.budget.charge(len(self.bounds) + 3):  # buckets, +Inf, sum, count
-                return
+        if child is None and self.budget.take(len(self.bounds) + 3):  # buckets, +Inf, sum, count
             child = self.children[key] = [0.0] + [0] * (len(self.bounds) + 1)
+        return child
+
+    def observe(self, key: tuple[str, ...], value: float) -> None:
+        child = self.children.get(key) or self.child(key)
+        if child is None:
+            self.budget.dropped += 1
+            return
         child[0] += value / self.divisor
         child[bisect_left(self.bounds, value) + 1] += 1
 
@@ -244,7 +257,8 @@ class ViewObs(msgspec.Struct, gc=False):
     route: str
     nav_type: str
     page_views: float  # 0, or 1/sr when the beacon counts this view
-    vitals: list[tuple[int, float]]  # (index in VITALS, value in ms / unitless)
+    #: one value per vital in VITALS order (ms; CLS unitless), None where absent; () if none
+    vitals: tuple[float | None, ...]
     errors: list[tuple[str, float]]  # (kind, 1/sr)
 
 
@@ -273,6 +287,22 @@ def _getter(names: Sequence[str]) -> Callable[[dict[str, str]], tuple[str, ...]]
 
 
 Family = HistogramFamily | CounterFamily
+
+#: The labels a vitals view can use, in the order of a combination's key.
+_COMBO_LABELS = ("app", "route", "nav_type", "device", "browser", "country", "region", "connection")
+
+
+class _Combo:
+    """Where one label combination records: per vital, its child in every view family
+    (None until that vital's first value), and the page-view counter's child."""
+
+    __slots__ = ("dims", "missing", "page_views", "vitals")
+
+    def __init__(self, dims: dict[str, str]) -> None:
+        self.dims = dims
+        self.vitals: list[list[list[float]] | None] = [None] * len(VITALS)
+        self.missing = [0] * len(VITALS)
+        self.page_views: list[float] | None = None
 
 
 class RumMetrics:
@@ -343,20 +373,12 @@ class RumMetrics:
             budget,
         )
         self._families += [self.page_views, self.errors, self.api]
-        # Per view: how to build its label key, and for each key the children of the five
-        # vitals side by side, so a view's vitals cost one dict lookup per view, not five.
-        self._view_getters = [_getter(("app", *labels)) for labels in self.views.values()]
-        self._view_families = [
-            [self.vital_views[index][v][0] for index in range(len(VITALS))]
-            for v in range(len(self.views))
-        ]
-        self._bundles: list[dict[tuple[str, ...], list[list[float] | None]]] = [
-            {} for _ in self.views
-        ]
-        # every label combination seen lately -> its views' keys and children (bounded)
-        self._combos: BoundedCache[tuple[str, ...], list[Any]] = BoundedCache(16_384)
+        # every label combination seen lately -> the children it records into (bounded)
+        self._combos: BoundedCache[tuple[str, ...], _Combo] = BoundedCache(16_384)
         self._vital_bounds = [tuple(float(b) for b in VITAL_BUCKETS[v]) for v in VITALS]
         self._vital_divisors = [1.0 if v == "CLS" else 1000.0 for v in VITALS]
+        self._api_bounds = tuple(float(b) for b in API_BUCKETS_MS)
+        self._series_dropped = self.overflow.children[("series",)]
         self._overflow_route = self._counter_bump(("route",))
         self._overflow_api = self._counter_bump(("api_route",))
         self.route_caps: dict[str, LabelCap] = {}
@@ -398,7 +420,12 @@ class RumMetrics:
         self.rejected.children[(reason,)][0] += 1
 
     def record(self, obs: Observations, client: Client) -> None:
-        """Apply one beacon's observations: caps, then ``observe`` on cached children."""
+        """Apply one beacon's observations: caps, then cached children.
+
+        A label combination (app, route, nav_type and the client's dimensions) is looked
+        up once per view; it holds, per vital, the child of every view family, so an
+        observation is one bisect and two additions per view.
+        """
         app = obs.app
         self.beacons.children[(app,)][0] += 1
         routes = self.route_caps[app]
@@ -409,62 +436,75 @@ class RumMetrics:
             client.connection,
         )
         country = self.country_cap(client.country)
+        combos = self._combos
+        bounds, divisors = self._vital_bounds, self._vital_divisors
         for view in obs.views:
             route = routes(view.route)
             nav = view.nav_type
+            labels = (app, route, nav, device, browser, country, region, connection)
+            combo = combos.get(labels)
+            if combo is None:
+                combo = combos[labels] = _Combo(dict(zip(_COMBO_LABELS, labels, strict=True)))
             if view.page_views:
-                self.page_views.inc((app, route, device, nav), view.page_views)
-            if view.vitals:
-                combo = (app, route, device, browser, country, region, nav, connection)
-                bundles = self._combos.get(combo)
-                if bundles is None:
-                    bundles = self._combo(combo)
-                self._observe_vitals(bundles, view.vitals)
+                page_views = combo.page_views
+                if page_views is None:
+                    combo.page_views = self._page_views_child(labels, view.page_views)
+                else:
+                    page_views[0] += view.page_views
+            for index, value in enumerate(view.vitals):
+                if value is None:
+                    continue
+                children = combo.vitals[index]
+                if children is None:
+                    children = self._vital_children(combo, index)
+                slot = bisect_left(bounds[index], value) + 1
+                amount = value / divisors[index]
+                for child in children:
+                    child[0] += amount
+                    child[slot] += 1
+                if combo.missing[index]:
+                    self._series_dropped[0] += combo.missing[index]
             for kind, weight in view.errors:
                 self.errors.inc((app, route, kind), weight)
         if obs.api:
             api_routes = self.api_route_caps[app]
+            api, api_bounds = self.api, self._api_bounds
             for call in obs.api:
-                self.api.observe(
-                    (app, api_routes(call.api_route), call.method, call.status_class), call.ms
-                )
+                key = (app, api_routes(call.api_route), call.method, call.status_class)
+                ms = call.ms
+                counts = api.children.get(key)
+                if counts is None:
+                    api.observe(key, ms)  # creates the child, or counts the drop
+                else:
+                    counts[0] += ms / 1000.0
+                    counts[bisect_left(api_bounds, ms) + 1] += 1
         if self.budget.dropped:
-            self.overflow.children[("series",)][0] += self.budget.dropped
+            self._series_dropped[0] += self.budget.dropped
             self.budget.dropped = 0
 
-    _COMBO_LABELS = ("app", "route", "device", "browser", "country", "region", "nav_type")
+    def _page_views_child(self, labels: tuple[str, ...], amount: float) -> list[float] | None:
+        app, route, nav, device = labels[:4]
+        key = (app, route, device, nav)
+        self.page_views.inc(key, amount)  # creates the child, or counts the drop
+        return self.page_views.children.get(key)
 
-    def _combo(self, combo: tuple[str, ...]) -> list[tuple[int, tuple[str, ...], list[Any]]]:
-        """For one combination of every label: each view's key and its vitals' children."""
-        dims = dict(zip((*self._COMBO_LABELS, "connection"), combo, strict=True))
-        bundles = []
-        for view, (getter, table) in enumerate(zip(self._view_getters, self._bundles, strict=True)):
-            key = getter(dims)
-            bundle = table.get(key)
-            if bundle is None:
-                bundle = table[key] = [None] * len(VITALS)
-            bundles.append((view, key, bundle))
-        self._combos[combo] = bundles
-        return bundles
+    def _vital_children(self, combo: _Combo, index: int) -> list[list[float]]:
+        """On a combination's first value of one vital: its child in every view family.
 
-    def _observe_vitals(
-        self, bundles: list[tuple[int, tuple[str, ...], list[Any]]], vitals: list[tuple[int, float]]
-    ) -> None:
-        # HistogramFamily.observe, inlined and shared: every view of one vital has the same
-        # buckets, so the bucket and the seconds are worked out once per vital, not per view.
-        bounds, divisors = self._vital_bounds, self._vital_divisors
-        for index, value in vitals:
-            slot = bisect_left(bounds[index], value) + 1
-            amount = value / divisors[index]
-            for view, key, bundle in bundles:
-                child = bundle[index]
-                if child is None:
-                    family = self._view_families[view][index]
-                    family.observe(key, value)  # creates the child if the budget allows
-                    bundle[index] = family.children.get(key)
-                    continue
-                child[0] += amount
-                child[slot] += 1
+        A child the series budget refuses stays refused (the budget never shrinks), so the
+        number of such views is kept and each later observation counts them as dropped.
+        """
+        children = []
+        missing = 0
+        for family, key_of in self.vital_views[index]:
+            child = family.child(key_of(combo.dims))
+            if child is None:
+                missing += 1
+            else:
+                children.append(child)
+        combo.vitals[index] = children
+        combo.missing[index] = missing
+        return children
 
     @property
     def series(self) -> int:

@@ -11,8 +11,9 @@ so it is table-tested on its own::
     ...                   b'"pv":true,"vitals":{"LCP":2480.5}}]}')
     >>> none = RouteResolver(RouteTemplates([]))
     >>> obs = to_observations(b, none, none)
-    >>> obs.views[0]
-    ViewObs(route='/p/{id}', nav_type='navigate', page_views=2.0, vitals=[(0, 2480.5)], errors=[])
+    >>> view = obs.views[0]
+    >>> view.route, view.nav_type, view.page_views, view.vitals, view.errors
+    ('/p/{id}', 'navigate', 2.0, (2480.5, None, None, None, None), [])
 
 Label values that come straight from the beacon (``nav``, ``kind``, ``method``,
 ``conn``) are mapped onto fixed sets here; routes are capped per app later, in
@@ -62,12 +63,13 @@ def to_observations(
     api = []
     for view in beacon.views:
         nav = view.nav if view.nav in NAV_TYPES else "other"
-        vitals = (
-            [(i, v) for i, v in enumerate(astuple(view.vitals)) if v is not None]
-            if view.vitals is not None
+        # msgspec has already made every number a float, and the fields are in VITALS order
+        vitals = astuple(view.vitals) if view.vitals is not None else ()
+        errors = (
+            [(e.kind if e.kind in ERROR_KINDS else "other", weight) for e in view.errors]
+            if view.errors
             else []
-        )  # msgspec has already made every number a float
-        errors = [(e.kind if e.kind in ERROR_KINDS else "other", weight) for e in view.errors]
+        )
         views.append(
             ViewObs(routes(view.path, view.route), nav, weight if view.pv else 0.0, vitals, errors)
         )

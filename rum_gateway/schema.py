@@ -11,15 +11,18 @@ ignored so newer SDKs work with older gateways; a client's own ``rating`` is nev
     >>> check_values(beacon, max_events=200) is None
     True
 
-Shape errors (types, lengths, list sizes, ``v`` other than 1) raise :class:`SchemaError`
-at decode; :func:`check_values` then finds values that are well-typed but impossible
-(not finite, negative, over a cap, ``sr`` outside (0, 1]). Both carry a reason from
+Shape errors (types, lengths, list sizes, ``v`` other than 1) and impossible values (not
+finite, negative, over a per-metric cap, ``sr`` outside (0, 1]) raise :class:`SchemaError`
+at decode: the caps are msgspec constraints, checked in C while the JSON is read, so an
+accepted beacon costs no second pass. :func:`check_values` then applies the one limit
+that comes from the config, the number of events. Both carry a reason from
 :data:`rum_gateway.protect.REASONS` and a message for the sender.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -55,6 +58,14 @@ _Name = Annotated[str, msgspec.Meta(max_length=64)]
 _Path = Annotated[str, msgspec.Meta(max_length=2048)]
 _Route = Annotated[str, msgspec.Meta(max_length=256)]
 _MAX_LIST = 200
+# Finite, >= 0 and <= the cap (JSON has no NaN or infinity; 1e999 fails as out of range).
+_Lcp = Annotated[float, msgspec.Meta(ge=0.0, le=LIMITS["LCP"])]
+_Fcp = Annotated[float, msgspec.Meta(ge=0.0, le=LIMITS["FCP"])]
+_Ttfb = Annotated[float, msgspec.Meta(ge=0.0, le=LIMITS["TTFB"])]
+_Inp = Annotated[float, msgspec.Meta(ge=0.0, le=LIMITS["INP"])]
+_Cls = Annotated[float, msgspec.Meta(ge=0.0, le=LIMITS["CLS"])]
+_ApiMs = Annotated[float, msgspec.Meta(ge=0.0, le=LIMITS["api.ms"])]
+_Rate = Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
 
 
 class SchemaError(ValueError):
@@ -71,11 +82,11 @@ class Vitals(msgspec.Struct, frozen=True, gc=False):
     Fields are in :data:`VITALS` order: the metrics read them by position.
     """
 
-    LCP: float | None = None
-    FCP: float | None = None
-    TTFB: float | None = None
-    INP: float | None = None
-    CLS: float | None = None
+    LCP: _Lcp | None = None
+    FCP: _Fcp | None = None
+    TTFB: _Ttfb | None = None
+    INP: _Inp | None = None
+    CLS: _Cls | None = None
 
 
 class Api(msgspec.Struct, frozen=True, gc=False):
@@ -84,7 +95,7 @@ class Api(msgspec.Struct, frozen=True, gc=False):
     method: _Short
     path: _Path
     status: Annotated[int, msgspec.Meta(ge=0, le=999)]
-    ms: float
+    ms: _ApiMs
 
 
 class Error(msgspec.Struct, frozen=True, gc=False):
@@ -94,7 +105,11 @@ class Error(msgspec.Struct, frozen=True, gc=False):
     fp: _Name = ""
 
 
-class View(msgspec.Struct, frozen=True):
+# gc=False throughout: a decoded beacon is a tree of strings, numbers and lists of these
+# frozen Structs, never a reference cycle, so the garbage collector need not track it.
+
+
+class View(msgspec.Struct, frozen=True, gc=False):
     """A page load or an SPA route change."""
 
     path: _Path
@@ -106,19 +121,21 @@ class View(msgspec.Struct, frozen=True):
     errors: Annotated[list[Error], msgspec.Meta(max_length=_MAX_LIST)] = []
 
 
-class Beacon(msgspec.Struct, frozen=True):
+class Beacon(msgspec.Struct, frozen=True, gc=False):
     """What the SDK posts to ``/v1/beacon``."""
 
     v: Literal[1]
     app: _Name
     views: Annotated[list[View], msgspec.Meta(max_length=_MAX_LIST)]
-    sr: float = 1.0
+    sr: _Rate = 1.0
     conn: _Short | None = None
 
 
 _decoder = msgspec.json.Decoder(Beacon)
-_CAPS = tuple(LIMITS[name] for name in VITALS)
-_astuple = msgspec.structs.astuple
+# msgspec's messages for a number outside its constraints (or too large for a float)
+_VALUE_ERRORS = ("Number out of range", "Expected `float` >", "Expected `float` <")
+_ERROR_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+_PATH_STEP = re.compile(r"\.?([A-Za-z_]+)|\[(\d+)\]")
 
 
 def decode_beacon(body: bytes) -> Beacon:
@@ -127,44 +144,52 @@ def decode_beacon(body: bytes) -> Beacon:
     try:
         return _decoder.decode(body)
     except msgspec.ValidationError as exc:
-        # 1e999 and friends: well-formed JSON, but no finite number
-        reason = "bad_value" if str(exc).startswith("Number out of range") else "bad_schema"
-        raise SchemaError(reason, str(exc)) from None
+        message = str(exc)
+        if message.startswith(_VALUE_ERRORS):
+            raise SchemaError("bad_value", _bad_value_message(body, message)) from None
+        raise SchemaError("bad_schema", message) from None
     except msgspec.DecodeError as exc:
         raise SchemaError("bad_json", str(exc)) from None
     except UnicodeDecodeError as exc:  # msgspec decodes strings itself and raises this
         raise SchemaError("bad_encoding", f"body is not valid UTF-8: {exc.reason}") from None
 
 
-def _bad(value: float, cap: float) -> bool:
-    # `not 0 <= v <= cap` is also True for NaN, which msgspec can produce from 1e999 - inf.
-    return not 0.0 <= value <= cap
+def _bad_value_message(body: bytes, message: str) -> str:
+    """``views[1].vitals.TTFB must be finite, >= 0 and <= 300000, got -2.0`` from msgspec's
+    ``Expected `float` >= 0.0 - at `$.views[1].vitals.TTFB```: the refusal path only, so
+    the body is read a second time, untyped, to quote the value."""
+    match = _ERROR_PATH.search(message)
+    if match is None:
+        return message
+    where = match[1]
+    field = where.rsplit(".", 1)[-1]
+    got = _value_at(body, where)
+    tail = "" if got is None else f", got {got!r}"
+    if field == "sr":
+        return f"sr must be in (0, 1]{tail}"
+    cap = LIMITS.get("api.ms" if field == "ms" else field)
+    if cap is None:
+        return message
+    return f"{where} must be finite, >= 0 and <= {cap:g}{tail}"
+
+
+def _value_at(body: bytes, where: str) -> float | None:
+    """The number at ``views[1].vitals.TTFB`` in ``body`` as a float, or None."""
+    try:
+        node: Any = msgspec.json.decode(body)
+        for name, index in _PATH_STEP.findall(where):
+            node = node[name] if name else node[int(index)]
+    except (msgspec.DecodeError, LookupError, TypeError, ValueError):
+        return None
+    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
 
 
 def check_values(beacon: Beacon, max_events: int) -> SchemaError | None:
-    """The first impossible value in a decoded beacon, or None if it is all usable."""
-    sr = beacon.sr
-    if not (0.0 < sr <= 1.0):
-        return SchemaError("bad_value", f"sr must be in (0, 1], got {sr!r}")
+    """What decoding cannot check, as it comes from the config: at most ``max_events``
+    events (views + API calls + errors). None if the beacon is within it."""
     events = len(beacon.views)
-    for i, view in enumerate(beacon.views):
+    for view in beacon.views:
         events += len(view.api) + len(view.errors)
-        vitals = view.vitals
-        if vitals is not None:
-            for name, value, cap in zip(VITALS, _astuple(vitals), _CAPS, strict=True):
-                if value is not None and _bad(value, cap):
-                    return SchemaError(
-                        "bad_value",
-                        f"views[{i}].vitals.{name} must be finite, >= 0 and <= "
-                        f"{LIMITS[name]:g}, got {value!r}",
-                    )
-        for j, call in enumerate(view.api):
-            if _bad(call.ms, LIMITS["api.ms"]):
-                return SchemaError(
-                    "bad_value",
-                    f"views[{i}].api[{j}].ms must be finite, >= 0 and <= "
-                    f"{LIMITS['api.ms']:g}, got {call.ms!r}",
-                )
     if events > max_events:
         return SchemaError(
             "bad_schema", f"{events} events (views + api + errors) exceed the limit of {max_events}"

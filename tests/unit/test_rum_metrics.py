@@ -143,7 +143,7 @@ def _client(country: str = "SG") -> Client:
 def _obs(route: str, app: str = "demo", lcp: float = 2000.0) -> Observations:
     return Observations(
         app,
-        [ViewObs(route, "navigate", 2.0, [(0, lcp), (4, 0.05)], [("error", 2.0)])],
+        [ViewObs(route, "navigate", 2.0, (lcp, None, None, None, 0.05), [("error", 2.0)])],
         [ApiObs("/api/x", "GET", "2xx", 120.0)],
     )
 

@@ -49,7 +49,7 @@ def test_design_example() -> None:
             "/products/{id}",
             "navigate",
             2.0,
-            [(0, 2480.5), (1, 900.0), (2, 120.3), (3, 88.0), (4, 0.02)],
+            (2480.5, 900.0, 120.3, 88.0, 0.02),
             [("error", 2.0)],
         )
     ]
@@ -115,4 +115,9 @@ def test_templates_win() -> None:
 
 def test_every_vital_keeps_its_unit() -> None:
     obs = observe({"views": [{"path": "/", "vitals": {"CLS": 0.1, "INP": 16}}]})
-    assert obs.views[0].vitals == [(3, 16.0), (4, 0.1)]
+    assert obs.views[0].vitals == (None, None, None, 16.0, 0.1)
+
+
+def test_a_view_without_vitals_has_none() -> None:
+    obs = observe({"views": [{"path": "/", "vitals": None}, {"path": "/b"}]})
+    assert [v.vitals for v in obs.views] == [(), ()]
