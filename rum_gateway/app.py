@@ -42,7 +42,7 @@ from rum_gateway.dimensions import (
     UserAgentClassifier,
 )
 from rum_gateway.metrics import Client, RumMetrics
-from rum_gateway.observations import connection_of, to_observations
+from rum_gateway.observations import ApiCallLabels, connection_of, to_observations
 from rum_gateway.protect import (
     REASONS,
     SYNTHETIC_HEADER,
@@ -84,13 +84,13 @@ _PREFLIGHT_HEADERS = [
 class _AppRuntime:
     """One app's compiled rules."""
 
-    __slots__ = ("allow_missing_origin", "api_routes", "origins", "routes")
+    __slots__ = ("allow_missing_origin", "api_calls", "origins", "routes")
 
     def __init__(self, origins: list[str], allow_missing: bool, routes: list[str], api: list[str]):
         self.origins = OriginPolicy(origins)
         self.allow_missing_origin = allow_missing
         self.routes = RouteResolver(RouteTemplates(routes))
-        self.api_routes = RouteResolver(RouteTemplates(api))
+        self.api_calls = ApiCallLabels(RouteTemplates(api))
 
 
 class Pipeline:
@@ -421,7 +421,7 @@ class Gateway:
             return
         # 5. dimensions, observations, record
         client = Client(facts.device, facts.browser, country, region, connection_of(beacon.conn))
-        self.metrics.record(to_observations(beacon, app.routes, app.api_routes), client)
+        self.metrics.record(to_observations(beacon, app.routes, app.api_calls), client)
         await send({"type": "http.response.start", "status": 204, "headers": cors})
         await send({"type": "http.response.body", "body": b""})
 

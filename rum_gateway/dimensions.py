@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -57,9 +58,13 @@ MAX_SEGMENTS = 8
 MAX_ROUTE_LENGTH = 200
 
 
-class BoundedCache(dict[K, V]):
+class BoundedCache(OrderedDict[K, V]):
     """A dict that forgets its oldest entries past ``size`` (FIFO: cheap, and enough when
     the hot keys are re-inserted soon after an eviction).
+
+    An OrderedDict, so forgetting the oldest entry is O(1) under a flood of new keys (a
+    plain dict's first live entry sits behind every deleted one, and finding it grows
+    with the churn).
 
     >>> c = BoundedCache(2); c["a"] = 1; c["b"] = 2; c["c"] = 3; list(c)
     ['b', 'c']
@@ -73,7 +78,7 @@ class BoundedCache(dict[K, V]):
 
     def __setitem__(self, key: K, value: V) -> None:
         if len(self) >= self.size and key not in self:
-            del self[next(iter(self))]
+            self.popitem(last=False)
         super().__setitem__(key, value)
 
 
@@ -205,14 +210,15 @@ class RouteResolver:
     def __call__(self, path: str, route: str | None) -> str:
         key = (path, route)
         hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        if hit is None:
+            hit = self._cache[key] = self.resolve(path, route)
+        return hit
+
+    def resolve(self, path: str, route: str | None) -> str:
+        """The route label, worked out afresh (no cache)."""
         bare = strip_url(path)
         result = self.templates.match(bare) if self.templates else None
-        if result is None:
-            result = normalize_path(route if route else bare)
-        self._cache[key] = result
-        return result
+        return normalize_path(route if route else bare) if result is None else result
 
 
 _STATUS_CLASSES = {s: f"{s // 100}xx" for s in range(100, 600)}

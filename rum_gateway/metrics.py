@@ -435,11 +435,16 @@ class RumMetrics:
             client.region,
             client.connection,
         )
-        country = self.country_cap(client.country)
+        # A label cap is asked only about a value it has not let through yet (most are).
+        country = client.country
+        if country not in self.country_cap.seen:
+            country = self.country_cap(country)
         combos = self._combos
         bounds, divisors = self._vital_bounds, self._vital_divisors
         for view in obs.views:
-            route = routes(view.route)
+            route = view.route
+            if route not in routes.seen:
+                route = routes(route)
             nav = view.nav_type
             labels = (app, route, nav, device, browser, country, region, connection)
             combo = combos.get(labels)
@@ -470,7 +475,10 @@ class RumMetrics:
             api_routes = self.api_route_caps[app]
             api, api_bounds = self.api, self._api_bounds
             for call in obs.api:
-                key = (app, api_routes(call.api_route), call.method, call.status_class)
+                api_route = call.api_route
+                if api_route not in api_routes.seen:
+                    api_route = api_routes(api_route)
+                key = (app, api_route, call.method, call.status_class)
                 ms = call.ms
                 counts = api.children.get(key)
                 if counts is None:

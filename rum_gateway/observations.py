@@ -9,8 +9,8 @@ so it is table-tested on its own::
     >>> from rum_gateway.schema import decode_beacon
     >>> b = decode_beacon(b'{"v":1,"app":"shop","sr":0.5,"views":[{"path":"/p/42",'
     ...                   b'"pv":true,"vitals":{"LCP":2480.5}}]}')
-    >>> none = RouteResolver(RouteTemplates([]))
-    >>> obs = to_observations(b, none, none)
+    >>> none = RouteTemplates([])
+    >>> obs = to_observations(b, RouteResolver(none), ApiCallLabels(none))
     >>> view = obs.views[0]
     >>> view.route, view.nav_type, view.page_views, view.vitals, view.errors
     ('/p/{id}', 'navigate', 2.0, (2480.5, None, None, None, None), [])
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from msgspec.structs import astuple
 
-from rum_gateway.dimensions import RouteResolver, status_class
+from rum_gateway.dimensions import BoundedCache, RouteResolver, RouteTemplates, status_class
 from rum_gateway.metrics import ApiObs, Observations, ViewObs
 from rum_gateway.schema import Beacon
 
@@ -33,6 +33,7 @@ __all__ = [
     "ERROR_KINDS",
     "METHODS",
     "NAV_TYPES",
+    "ApiCallLabels",
     "connection_of",
     "to_observations",
 ]
@@ -54,8 +55,40 @@ def connection_of(conn: str | None) -> str:
     return conn if conn in CONNECTIONS else "unknown"
 
 
+class ApiCallLabels:
+    """An API call's ``(path, method, status)`` → its ``(api_route, method, status_class)``
+    labels, for one app's ``api_routes`` templates.
+
+    Pages repeat the same few calls, so answers are cached; a flood of new paths costs one
+    resolution each and never more than ``cache_size`` entries.
+
+    >>> ApiCallLabels(RouteTemplates([]))("https://api.example.com/v1/u/9?q=1", "post", 503)
+    ('/v1/u/{id}', 'POST', '5xx')
+    """
+
+    __slots__ = ("_cache", "_routes")
+
+    def __init__(self, templates: RouteTemplates, cache_size: int = 16_384) -> None:
+        self._routes = RouteResolver(templates, cache_size=1)  # its .resolve only
+        self._cache: BoundedCache[tuple[str, str, int], tuple[str, str, str]] = BoundedCache(
+            cache_size
+        )
+
+    def __call__(self, path: str, method: str, status: int) -> tuple[str, str, str]:
+        key = (path, method, status)
+        labels = self._cache.get(key)
+        if labels is None:
+            upper = method.upper()
+            labels = self._cache[key] = (
+                self._routes.resolve(path, None),
+                upper if upper in METHODS else "other",
+                status_class(status),
+            )
+        return labels
+
+
 def to_observations(
-    beacon: Beacon, routes: RouteResolver, api_routes: RouteResolver
+    beacon: Beacon, routes: RouteResolver, api_calls: ApiCallLabels
 ) -> Observations:
     """What ``beacon`` records; its values must already have passed ``check_values``."""
     weight = 1.0 / beacon.sr
@@ -74,13 +107,6 @@ def to_observations(
             ViewObs(routes(view.path, view.route), nav, weight if view.pv else 0.0, vitals, errors)
         )
         for call in view.api:
-            method = call.method.upper()
-            api.append(
-                ApiObs(
-                    api_routes(call.path, None),
-                    method if method in METHODS else "other",
-                    status_class(call.status),
-                    call.ms,
-                )
-            )
+            api_route, method, status = api_calls(call.path, call.method, call.status)
+            api.append(ApiObs(api_route, method, status, call.ms))
     return Observations(beacon.app, views, api)

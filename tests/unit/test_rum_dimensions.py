@@ -7,6 +7,7 @@ import pytest
 from rum_gateway.dimensions import (
     BROWSERS,
     DEVICES,
+    BoundedCache,
     RouteResolver,
     RouteTemplates,
     TrustedProxies,
@@ -18,6 +19,7 @@ from rum_gateway.dimensions import (
     regions,
     status_class,
 )
+from rum_gateway.observations import ApiCallLabels
 
 UA = {
     "iphone_safari": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -193,6 +195,22 @@ def test_user_agent_cache_is_bounded() -> None:
         classify(f"{UA['windows_chrome']} build/{i}")
     assert len(classify._cache) == 10
     assert classify(UA["iphone_safari"]).device == "mobile"
+
+
+def test_bounded_cache_forgets_the_oldest_under_churn() -> None:
+    cache: BoundedCache[int, int] = BoundedCache(100)
+    for i in range(1000):  # every insert past 100 evicts the oldest
+        cache[i] = i
+        cache[i] = -i  # an update of a held key evicts nothing
+    assert list(cache.items()) == [(i, -i) for i in range(900, 1000)]
+
+
+def test_api_call_labels_are_bounded_and_cached() -> None:
+    labels = ApiCallLabels(RouteTemplates(["/api/cart/{item}"]), cache_size=5)
+    assert labels("/api/cart/abc", "get", 204) == ("/api/cart/{item}", "GET", "2xx")
+    for i in range(20):
+        assert labels(f"/api/u/{i}", "BREW", 0) == ("/api/u/{id}", "other", "error")
+    assert len(labels._cache) == 5
 
 
 @pytest.mark.parametrize(

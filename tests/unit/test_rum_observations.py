@@ -7,7 +7,7 @@ from typing import Any
 
 from rum_gateway.dimensions import RouteResolver, RouteTemplates
 from rum_gateway.metrics import ApiObs, ViewObs
-from rum_gateway.observations import to_observations
+from rum_gateway.observations import ApiCallLabels, to_observations
 from rum_gateway.schema import decode_beacon
 
 
@@ -16,7 +16,7 @@ def observe(body: dict[str, Any], routes: list[str] | None = None, api: list[str
     return to_observations(
         beacon,
         RouteResolver(RouteTemplates(routes or [])),
-        RouteResolver(RouteTemplates(api or [])),
+        ApiCallLabels(RouteTemplates(api or [])),
     )
 
 
