@@ -301,7 +301,7 @@ class _Combo:
     def __init__(self, dims: dict[str, str]) -> None:
         self.dims = dims
         self.vitals: list[list[list[float]] | None] = [None] * len(VITALS)
-        self.missing = [0] * len(VITALS)
+        self.missing: list[int] | None = None  # per vital, once the budget refuses a child
         self.page_views: list[float] | None = None
 
 
@@ -467,8 +467,11 @@ class RumMetrics:
                 for child in children:
                     child[0] += amount
                     child[slot] += 1
-                if combo.missing[index]:
-                    self._series_dropped[0] += combo.missing[index]
+            missing = combo.missing
+            if missing is not None:  # views the budget refused: each value counts as dropped
+                self._series_dropped[0] += sum(
+                    missing[index] for index, value in enumerate(view.vitals) if value is not None
+                )
             for kind, weight in view.errors:
                 self.errors.inc((app, route, kind), weight)
         if obs.api:
@@ -511,7 +514,10 @@ class RumMetrics:
             else:
                 children.append(child)
         combo.vitals[index] = children
-        combo.missing[index] = missing
+        if missing:
+            if combo.missing is None:
+                combo.missing = [0] * len(VITALS)
+            combo.missing[index] = missing
         return children
 
     @property

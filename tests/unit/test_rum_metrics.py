@@ -233,3 +233,32 @@ def test_compatible_config_keeps_counts(tmp_path) -> None:  # type: ignore[no-un
         "apps:\n  demo:\n    origins: ['http://localhost']\nviews:\n  default: [route]\n"
     )
     assert not metrics.compatible(load_config(str(path)))
+
+
+def test_every_observation_the_budget_refuses_is_counted_once() -> None:
+    metrics = RumMetrics(load_config(None))
+    # as if other series held the rest: room for the page-view counter and two LCP
+    # children (13 series each), nothing more
+    metrics.budget.used = metrics.budget.limit - (1 + 13 + 13)
+    for _ in range(4):
+        metrics.record(_obs("/"), _client())
+    text = metrics.render()
+    assert metrics.series == metrics.budget.limit
+    assert s_count(text, "rum_page_views_total") == 8.0
+    assert s_count(text, "rum_lcp_seconds_count") == 4
+    assert s_count(text, "rum_lcp_by_geo_seconds_count") == 4
+    assert s_count(text, "rum_lcp_by_browser_seconds_count") is None
+    assert s_count(text, "rum_cls_count") is None
+    # per beacon: LCP by browser, CLS in 3 views, the error and the API call were dropped
+    assert sample_value(text, "rum_label_overflow_total", {"label": "series"}) == 4 * 6
+
+
+def s_count(text: str, name: str) -> float | None:
+    """The one sample of ``name`` in ``text`` whatever its labels (None if absent)."""
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    ]
+    assert len(values) <= 1
+    return values[0] if values else None
