@@ -10,7 +10,7 @@ once, charged to a :class:`SeriesBudget`, and ``observe`` is a bisect and two ad
     ...                       1000.0, budget)
     >>> lcp.observe(("shop",), 2500.0); lcp.observe(("shop",), 2500.1)
     >>> lcp.children[("shop",)]   # [sum in seconds, then one count per bucket, +Inf last]
-    [5.0001, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
+    [5.0001, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 Values are compared with the bucket bounds in the unit the browser reported
 (milliseconds), so 2500 ms is "good" (``le="2.5"``) and 2500.1 ms is not, with no float
@@ -153,7 +153,9 @@ class HistogramFamily:
         """The child of ``key``, created if the budget allows (else None, not counted)."""
         child = self.children.get(key)
         if child is None and self.budget.take(len(self.bounds) + 3):  # buckets, +Inf, sum, count
-            child = self.children[key] = [0.0] + [0] * (len(self.bounds) + 1)
+            # floats throughout: adding 1 to a float reuses a freed float (a freelist) where
+            # an int past 256 is a fresh allocation; counts stay exact up to 2**53
+            child = self.children[key] = [0.0] * (len(self.bounds) + 2)
         return child
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
@@ -300,7 +302,7 @@ class _Combo:
 
     def __init__(self, dims: dict[str, str]) -> None:
         self.dims = dims
-        self.vitals: list[list[list[float]] | None] = [None] * len(VITALS)
+        self.vitals: list[tuple[list[float], ...] | None] = [None] * len(VITALS)
         self.missing: list[int] | None = None  # per vital, once the budget refuses a child
         self.page_views: list[float] | None = None
 
@@ -499,7 +501,7 @@ class RumMetrics:
         self.page_views.inc(key, amount)  # creates the child, or counts the drop
         return self.page_views.children.get(key)
 
-    def _vital_children(self, combo: _Combo, index: int) -> list[list[float]]:
+    def _vital_children(self, combo: _Combo, index: int) -> tuple[list[float], ...]:
         """On a combination's first value of one vital: its child in every view family.
 
         A child the series budget refuses stays refused (the budget never shrinks), so the
@@ -513,12 +515,12 @@ class RumMetrics:
                 missing += 1
             else:
                 children.append(child)
-        combo.vitals[index] = children
+        combo.vitals[index] = fan = tuple(children)  # items inline: one less pointer to follow
         if missing:
             if combo.missing is None:
                 combo.missing = [0] * len(VITALS)
             combo.missing[index] = missing
-        return children
+        return fan
 
     @property
     def series(self) -> int:

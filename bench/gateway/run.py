@@ -191,12 +191,14 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
             try:
                 if get(port, "/-/ready")[0] == 200:
                     return
             except OSError:
                 time.sleep(0.1)
+        self.stop()  # never leave a half-started server behind
         raise RuntimeError(f"{name} did not start")
 
     def cpu_seconds(self) -> float:
@@ -330,13 +332,17 @@ def main() -> int:
         bare_port,
         work / "bare.log",
     )
-    gateway = Server(
-        "gateway",
-        [PYTHON, "-m", "twinlens", "gateway", "--config.file", str(config),
-         "--web.listen-address", f"127.0.0.1:{gw_port}", "--log.level", "warn"],
-        gw_port,
-        work / "gateway.log",
-    )  # fmt: skip
+    try:
+        gateway = Server(
+            "gateway",
+            [PYTHON, "-m", "twinlens", "gateway", "--config.file", str(config),
+             "--web.listen-address", f"127.0.0.1:{gw_port}", "--log.level", "warn"],
+            gw_port,
+            work / "gateway.log",
+        )  # fmt: skip
+    except RuntimeError:
+        bare.stop()
+        raise
     failed = False
     try:
         run_wrk(bare.port, script, 2, 32)  # warm-up

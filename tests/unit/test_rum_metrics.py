@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
+import msgspec
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rum_gateway.config import load_config
 from rum_gateway.metrics import (
@@ -262,3 +267,71 @@ def s_count(text: str, name: str) -> float | None:
     ]
     assert len(values) <= 1
     return values[0] if values else None
+
+
+def _samples(text: str, prefix: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every ``prefix*`` sample of ``text`` (but ``_created``), parsed by prometheus_client."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith(prefix) and not sample.name.endswith("_created"):
+                out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_histograms_match_prometheus_client_for_the_same_observations() -> None:
+    """Every view of every vital, and the API histogram, recorded through the cached
+    combinations, equal prometheus_client's own Histogram fed the same values."""
+    rng = random.Random(5)
+    metrics = RumMetrics(load_config(None))
+    registry = CollectorRegistry()
+    reference: dict[str, Histogram] = {}
+    for family in metrics.families():
+        if isinstance(family, HistogramFamily):
+            buckets = [b / family.divisor for b in family.bounds]
+            reference[family.name] = Histogram(
+                family.name, family.help, family.labelnames, buckets=buckets, registry=registry
+            )
+    clients = [
+        Client("mobile", "safari", "SG", "South-eastern Asia", "4g"),
+        Client("desktop", "chrome", "DE", "Western Europe", "unknown"),
+        Client("tablet", "firefox", "BR", "South America", "3g"),
+    ]
+    for _ in range(3000):
+        client = rng.choice(clients)
+        route = rng.choice(["/", "/products/{id}", "/cart"])
+        # browser-like values (0.1 ms), the thresholds themselves, and some absent vitals
+        vitals = tuple(
+            None
+            if rng.random() < 0.2
+            else rng.choice([*VITAL_BUCKETS[vital], round(rng.lognormvariate(6.5, 1.2), 1)])
+            if vital != "CLS"
+            else rng.choice([0.1, 0.25, round(rng.expovariate(10), 4)])
+            for vital in VITALS
+        )
+        api = [ApiObs("/api/x", "GET", rng.choice(["2xx", "5xx"]), round(rng.uniform(0, 3e4), 1))]
+        metrics.record(
+            Observations("demo", [ViewObs(route, "navigate", 0.0, vitals, [])], api), client
+        )
+        dims = {
+            "app": "demo",
+            "route": route,
+            "nav_type": "navigate",
+            **msgspec.structs.asdict(client),
+        }
+        for index, value in enumerate(vitals):
+            if value is None:
+                continue
+            for family, key_of in metrics.vital_views[index]:
+                reference[family.name].labels(*key_of(dims)).observe(value / family.divisor)
+        for call in api:
+            labels = ("demo", call.api_route, call.method, call.status_class)
+            reference["rum_api_request_duration_seconds"].labels(*labels).observe(call.ms / 1000)
+    ours = _samples(metrics.render(), "rum_")
+    theirs = _samples(generate_latest(registry).decode(), "rum_")
+    assert len(theirs) > 500
+    assert {k: v for k, v in ours.items() if k in theirs} == theirs
+    histogram_names = {
+        f"{name}{suffix}" for name in reference for suffix in ("_bucket", "_sum", "_count")
+    }
+    assert {k for k in ours if k[0] in histogram_names} == set(theirs)
