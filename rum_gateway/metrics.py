@@ -164,7 +164,7 @@ class HistogramFamily:
             self.budget.dropped += 1
             return
         child[0] += value / self.divisor
-        child[bisect_left(self.bounds, value) + 1] += 1
+        child[bisect_left(self.bounds, value) + 1] += 1.0
 
     def render(self, items: Sequence[tuple[tuple[str, ...], list[float]]]) -> str:
         name, names, les = self.name, self.labelnames, self._les
@@ -394,7 +394,7 @@ class RumMetrics:
         child = self.overflow.children[key]
 
         def bump() -> None:
-            child[0] += 1
+            child[0] += 1.0
 
         return bump
 
@@ -419,7 +419,7 @@ class RumMetrics:
         self.country_cap.limit = config.limits.max_countries
 
     def reject(self, reason: str) -> None:
-        self.rejected.children[(reason,)][0] += 1
+        self.rejected.children[(reason,)][0] += 1.0
 
     def record(self, obs: Observations, client: Client) -> None:
         """Apply one beacon's observations: caps, then cached children.
@@ -429,7 +429,7 @@ class RumMetrics:
         observation is one bisect and two additions per view.
         """
         app = obs.app
-        self.beacons.children[(app,)][0] += 1
+        self.beacons.children[(app,)][0] += 1.0
         routes = self.route_caps[app]
         device, browser, region, connection = (
             client.device,
@@ -468,7 +468,7 @@ class RumMetrics:
                 amount = value / divisors[index]
                 for child in children:
                     child[0] += amount
-                    child[slot] += 1
+                    child[slot] += 1.0
             missing = combo.missing
             if missing is not None:  # views the budget refused: each value counts as dropped
                 self._series_dropped[0] += sum(
@@ -490,7 +490,7 @@ class RumMetrics:
                     api.observe(key, ms)  # creates the child, or counts the drop
                 else:
                     counts[0] += ms / 1000.0
-                    counts[bisect_left(api_bounds, ms) + 1] += 1
+                    counts[bisect_left(api_bounds, ms) + 1] += 1.0
         if self.budget.dropped:
             self._series_dropped[0] += self.budget.dropped
             self.budget.dropped = 0

@@ -45,6 +45,9 @@ NAV_TYPES = frozenset(
 )
 #: ``kind`` values of ``rum_errors_total`` (anything else is ``other``).
 ERROR_KINDS = frozenset({"error", "unhandledrejection", "resource", "csp"})
+# each nav_type value as one shared object: label tuples built from it hash and compare
+# without reading the string (a decoded beacon's strings are new objects every time)
+_NAV_LABELS = {nav: nav for nav in NAV_TYPES}
 #: ``method`` values of ``rum_api_request_duration_seconds`` (anything else is ``other``).
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: ``connection`` values (Network Information API ``effectiveType``), else ``unknown``.
@@ -95,7 +98,7 @@ def to_observations(
     views = []
     api = []
     for view in beacon.views:
-        nav = view.nav if view.nav in NAV_TYPES else "other"
+        nav = _NAV_LABELS.get(view.nav, "other")
         # msgspec has already made every number a float, and the fields are in VITALS order
         vitals = astuple(view.vitals) if view.vitals is not None else ()
         errors = (
