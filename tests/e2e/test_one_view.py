@@ -537,8 +537,12 @@ def test_one_view(tmp_path: Path) -> None:
         assert not [a for a in _alerts(prom) if a["alertname"] == "TwinlensRUMTrafficDrop"]
 
         # (a) every panel query returns data from this Prometheus.
+        # A reason's counter is born at its first failure; increase() needs it to have moved
+        # inside one $__rate_interval, so wait until it has samples that differ.
         prom.wait_for(
-            'twinlens_check_failures_total{check="shop-api", reason="http_status"}', timeout=20
+            'changes(twinlens_check_failures_total{check="shop-api", reason="http_status"}[4s])'
+            " > 0",
+            timeout=30,
         )
         prom.wait_for('twinlens_journey_step_success{check="shop-journey"}', timeout=60)
         checked = _check_every_panel(prom, dashboards, start)
