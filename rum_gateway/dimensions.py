@@ -489,9 +489,12 @@ class UserAgentClassifier:
         self._cache: BoundedCache[tuple[str, str, str], UserAgentInfo] = BoundedCache(size)
 
     def __call__(self, user_agent: str, ch_mobile: str = "", ch_brands: str = "") -> UserAgentInfo:
+        # Only what is classified is kept: the key is bounded like the parse, so a flood of
+        # huge headers costs at most size x ~1.3 KB, not size x the header limit.
+        user_agent, ch_mobile, ch_brands = user_agent[:1024], ch_mobile[:8], ch_brands[:256]
         key = (user_agent, ch_mobile, ch_brands)
         hit = self._cache.get(key)
         if hit is None:
-            hit = classify_user_agent(user_agent[:1024], ch_mobile, ch_brands[:256])
+            hit = classify_user_agent(user_agent, ch_mobile, ch_brands)
             self._cache[key] = hit
         return hit

@@ -197,6 +197,16 @@ def test_user_agent_cache_is_bounded() -> None:
     assert classify(UA["iphone_safari"]).device == "mobile"
 
 
+def test_user_agent_cache_keys_are_bounded_in_size() -> None:
+    classify = UserAgentClassifier(size=10)
+    base = UA["windows_chrome"].ljust(1024, "x")
+    for i in range(5):  # differ only past the classified prefix: one entry, short keys
+        classify(base + "y" * (60_000 + i), "?0" + "z" * i, "b" * 10_000)
+    assert len(classify._cache) == 1
+    (key,) = classify._cache
+    assert sum(len(part) for part in key) <= 1024 + 8 + 256
+
+
 def test_bounded_cache_forgets_the_oldest_under_churn() -> None:
     cache: BoundedCache[int, int] = BoundedCache(100)
     for i in range(1000):  # every insert past 100 evicts the oldest
