@@ -201,7 +201,7 @@ def test_user_agent_cache_keys_are_bounded_in_size() -> None:
     classify = UserAgentClassifier(size=10)
     base = UA["windows_chrome"].ljust(1024, "x")
     for i in range(5):  # differ only past the classified prefix: one entry, short keys
-        classify(base + "y" * (60_000 + i), "?0" + "z" * i, "b" * 10_000)
+        classify(base + "y" * (60_000 + i), "?0".ljust(8, "z") + "z" * i, "b" * 10_000)
     assert len(classify._cache) == 1
     (key,) = classify._cache
     assert sum(len(part) for part in key) <= 1024 + 8 + 256
