@@ -17,7 +17,7 @@ from aiohttp import web
 
 from exporter.config import load_config
 from twinlens.runtime.config import ConfigError
-from twinlens.runtime.flags import add_server_flags, parse_listen_address
+from twinlens.runtime.flags import add_server_flags, config_check, parse_listen_address
 from twinlens.runtime.log import setup_logging
 from twinlens.runtime.version import __version__
 
@@ -93,13 +93,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     if args.config_check:
-        try:
-            load_config(args.config_file)
-        except ConfigError as exc:
-            print(f"FAILED: {exc}", file=sys.stderr)
-            return 1
-        print(f"SUCCESS: {args.config_file or '<embedded>'} is a valid exporter config")
-        return 0
+        return config_check(load_config, args.config_file, "exporter")
     try:
         host, port = parse_listen_address(args.listen_address)
     except ValueError as exc:

@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any
 
 from twinlens.runtime.config import ConfigError
-from twinlens.runtime.flags import add_server_flags, parse_listen_address
+from twinlens.runtime.flags import add_server_flags, config_check, parse_listen_address
 from twinlens.runtime.log import setup_logging
 
 __all__ = ["configure", "run"]
@@ -85,13 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from rum_gateway.config import load_config
 
     if args.config_check:
-        try:
-            load_config(args.config_file)
-        except ConfigError as exc:
-            print(f"FAILED: {exc}", file=sys.stderr)
-            return 1
-        print(f"SUCCESS: {args.config_file or '<embedded>'} is a valid gateway config")
-        return 0
+        return config_check(load_config, args.config_file, "gateway")
     try:
         host, port = parse_listen_address(args.listen_address)
     except ValueError as exc:

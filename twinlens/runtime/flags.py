@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
+from twinlens.runtime.config import ConfigError
 from twinlens.runtime.log import LEVELS
 
-__all__ = ["add_server_flags", "parse_listen_address"]
+__all__ = ["add_server_flags", "config_check", "parse_listen_address"]
 
 
 def add_server_flags(parser: argparse.ArgumentParser, *, default_port: int) -> None:
@@ -53,3 +56,14 @@ def parse_listen_address(text: str) -> tuple[str, int]:
         raise ValueError(f"--web.listen-address must be HOST:PORT or :PORT, not {text!r}")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
+
+
+def config_check(load: Callable[[str | None], object], path: str | None, kind: str) -> int:
+    """``--config.check``: validate with ``load``, say so, and return the exit status."""
+    try:
+        load(path)
+    except ConfigError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"SUCCESS: {path or '<embedded>'} is a valid {kind} config")
+    return 0
