@@ -101,3 +101,46 @@ def test_demo_shows_live_figures_and_leaves_no_process(tmp_path: Path) -> None:
     time.sleep(0.5)
     left = _marked_pids(marker)
     assert left == [], f"processes left behind: {left}"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("demo")
+def test_a_killed_demo_takes_its_children_with_it(tmp_path: Path) -> None:
+    """SIGKILL leaves no time to clean up: the kernel's parent-death signal does it."""
+    require_tool("chromium")
+    summary = tmp_path / "summary.json"
+    marker = f"demo-kill-test-{uuid.uuid4()}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "twinlens",
+            "demo",
+            "--random-ports",
+            "--refresh",
+            "2",
+            "--summary-json",
+            str(summary),
+            "--traffic",
+            "browser",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TWINLENS_DEMO_MARKER": marker},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not summary.exists() and time.monotonic() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.5)
+        assert summary.exists(), "the demo did not come up"
+        time.sleep(3)  # let the traffic start Chromium
+        assert len(_marked_pids(marker)) > 3  # exporters, gateway, Chromium, …
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 20
+    while _marked_pids(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _marked_pids(marker) == []
