@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from tests.support.middleware import assert_in_flight_counted, counts
 from twinlens.middleware import instrument_aiohttp
-
-DURATION = "http_server_request_duration_seconds"
-
-
-def counts(registry: CollectorRegistry) -> dict[tuple[str, str, str], float]:
-    """(route, method, status) -> request count, from the exposition samples."""
-    return {
-        (
-            s.labels["http_route"],
-            s.labels["http_request_method"],
-            s.labels["http_response_status_code"],
-        ): s.value
-        for family in registry.collect()
-        if family.name == DURATION
-        for s in family.samples
-        if s.name == f"{DURATION}_count"
-    }
 
 
 def make_app(release: asyncio.Event) -> web.Application:
@@ -89,15 +72,7 @@ async def test_counts_per_route_template_method_and_status() -> None:
             for path in ("/nope/1", "/nope/2", "/api/nope/3", "/items/not-a-number"):
                 assert await call("GET", path) == 404
 
-            pending = asyncio.create_task(call("GET", "/slow"))
-            deadline = time.monotonic() + 10
-            active = {"http_request_method": "GET"}
-            while registry.get_sample_value("http_server_active_requests", active) != 1:
-                assert time.monotonic() < deadline, "active gauge never reached 1"
-                await asyncio.sleep(0.01)
-            release.set()
-            assert await pending == 200
-            assert registry.get_sample_value("http_server_active_requests", active) == 0
+            await assert_in_flight_counted(registry, call, release)
 
             async with http.get(base + "/metrics") as resp:
                 assert resp.status == 200

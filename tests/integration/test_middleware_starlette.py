@@ -16,24 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
+from tests.support.middleware import DURATION, assert_in_flight_counted, counts
 from twinlens.middleware import instrument_starlette
-
-DURATION = "http_server_request_duration_seconds"
-
-
-def counts(registry: CollectorRegistry) -> dict[tuple[str, str, str], float]:
-    """(route, method, status) -> request count, from the exposition samples."""
-    return {
-        (
-            s.labels["http_route"],
-            s.labels["http_request_method"],
-            s.labels["http_response_status_code"],
-        ): s.value
-        for family in registry.collect()
-        if family.name == DURATION
-        for s in family.samples
-        if s.name == f"{DURATION}_count"
-    }
 
 
 @asynccontextmanager
@@ -106,15 +90,7 @@ async def test_counts_per_route_template_method_and_status() -> None:
             assert await call("GET", path) == 404
 
         # In flight: the gauge counts the request until it is answered.
-        pending = asyncio.create_task(call("GET", "/slow"))
-        deadline = time.monotonic() + 10
-        active = {"http_request_method": "GET"}
-        while registry.get_sample_value("http_server_active_requests", active) != 1:
-            assert time.monotonic() < deadline, "active gauge never reached 1"
-            await asyncio.sleep(0.01)
-        release.set()
-        assert await pending == 200
-        assert registry.get_sample_value("http_server_active_requests", active) == 0
+        await assert_in_flight_counted(registry, call, release)
 
         async with http.get(base + "/metrics") as resp:
             exposition = await resp.text()

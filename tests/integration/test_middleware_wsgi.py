@@ -17,24 +17,8 @@ from flask import Blueprint, Flask, abort
 from prometheus_client import CollectorRegistry
 from werkzeug.serving import make_server
 
+from tests.support.middleware import counts
 from twinlens.middleware import instrument_flask, instrument_wsgi
-
-DURATION = "http_server_request_duration_seconds"
-
-
-def counts(registry: CollectorRegistry) -> dict[tuple[str, str, str], float]:
-    """(route, method, status) -> request count, from the exposition samples."""
-    return {
-        (
-            s.labels["http_route"],
-            s.labels["http_request_method"],
-            s.labels["http_response_status_code"],
-        ): s.value
-        for family in registry.collect()
-        if family.name == DURATION
-        for s in family.samples
-        if s.name == f"{DURATION}_count"
-    }
 
 
 @contextmanager

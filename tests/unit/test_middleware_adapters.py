@@ -9,23 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.support.middleware import counts
 from twinlens.middleware import ROUTE_KEY, ASGIMetricsMiddleware, WSGIMetricsMiddleware
-
-DURATION = "http_server_request_duration_seconds"
-
-
-def counts(registry: CollectorRegistry) -> dict[tuple[str, str, str], float]:
-    return {
-        (
-            s.labels["http_route"],
-            s.labels["http_request_method"],
-            s.labels["http_response_status_code"],
-        ): s.value
-        for family in registry.collect()
-        if family.name == DURATION
-        for s in family.samples
-        if s.name == f"{DURATION}_count"
-    }
 
 
 def active(registry: CollectorRegistry, method: str = "GET") -> float | None:
