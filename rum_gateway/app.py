@@ -457,8 +457,9 @@ class Gateway:
         async def body() -> AsyncIterator[bytes]:
             deflater = zlib.compressobj(1, wbits=31) if gzip else None
             for chunk in metrics.render_chunks():
-                data = chunk.encode()
-                yield deflater.compress(data) if deflater else data
+                if chunk:  # (an empty piece is a flush step)
+                    data = chunk.encode()
+                    yield deflater.compress(data) if deflater else data
                 await asyncio.sleep(0)  # let waiting beacons in between pieces
             data = render(self.registry)
             if deflater:

@@ -14,12 +14,19 @@ once, charged to a :class:`SeriesBudget`, and ``observe`` is a bisect and two ad
 
 Values are compared with the bucket bounds in the unit the browser reported
 (milliseconds), so 2500 ms is "good" (``le="2.5"``) and 2500.1 ms is not, with no float
-rounding in between. Rendering (:meth:`RumMetrics.render_chunks`) yields a few hundred
-children at a time so the caller can let beacons in between chunks.
+rounding in between.
+
+A beacon's vitals feed three view families each (route and device, geo, browser). Rather
+than write 15 children per beacon, :meth:`RumMetrics.record` adds them to one flat
+array per label combination, and :meth:`RumMetrics.flush` adds those arrays to the
+children at each scrape, a few dozen combinations per step. Rendering
+(:meth:`RumMetrics.render_chunks`) flushes, then yields a few hundred children at a time,
+so the caller can let beacons in between.
 """
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
@@ -295,16 +302,40 @@ _COMBO_LABELS = ("app", "route", "nav_type", "device", "browser", "country", "re
 
 
 class _Combo:
-    """Where one label combination records: per vital, its child in every view family
-    (None until that vital's first value), and the page-view counter's child."""
+    """One label combination: what it has recorded since the last flush, in one flat
+    array of floats (``acc``, laid out by :class:`_Layout`), and where a flush adds it —
+    per vital its child in every view family (None until that vital's first flush) — and
+    the page-view counter's child."""
 
-    __slots__ = ("dims", "missing", "page_views", "vitals")
+    __slots__ = ("acc", "dims", "dirty", "missing", "page_views", "vitals")
 
-    def __init__(self, dims: dict[str, str]) -> None:
+    def __init__(self, dims: dict[str, str], size: int) -> None:
         self.dims = dims
+        self.acc = array("d", bytes(8 * size))
+        self.dirty = False  # in RumMetrics._dirty, with something to flush
         self.vitals: list[tuple[list[float], ...] | None] = [None] * len(VITALS)
         self.missing: list[int] | None = None  # per vital, once the budget refuses a child
         self.page_views: list[float] | None = None
+
+
+class _Layout:
+    """Where each vital sits in a combination's ``acc``: at ``offsets[i]`` the sum of
+    the values as the browser reported them, then one count per bucket (``+Inf`` last);
+    the page-view weight and the number of views that carried it close the array."""
+
+    def __init__(self) -> None:
+        self.bounds = [tuple(float(b) for b in VITAL_BUCKETS[v]) for v in VITALS]
+        self.divisors = [1.0 if v == "CLS" else 1000.0 for v in VITALS]
+        self.offsets = []
+        size = 0
+        for bounds in self.bounds:
+            self.offsets.append(size)
+            size += len(bounds) + 2
+        self.page_views = size
+        self.size = size + 2
+        #: per vital (offset, bounds), the order record() walks a view's vitals in
+        self.record = list(zip(self.offsets, self.bounds, strict=True))
+        self.zeros = array("d", bytes(8 * self.size))
 
 
 class RumMetrics:
@@ -375,10 +406,11 @@ class RumMetrics:
             budget,
         )
         self._families += [self.page_views, self.errors, self.api]
-        # every label combination seen lately -> the children it records into (bounded)
+        # every label combination seen lately -> what it holds and where that goes (bounded);
+        # those with something to flush, in the order they were first touched
         self._combos: BoundedCache[tuple[str, ...], _Combo] = BoundedCache(16_384)
-        self._vital_bounds = [tuple(float(b) for b in VITAL_BUCKETS[v]) for v in VITALS]
-        self._vital_divisors = [1.0 if v == "CLS" else 1000.0 for v in VITALS]
+        self._dirty: list[_Combo] = []
+        self._layout = _Layout()
         self._api_bounds = tuple(float(b) for b in API_BUCKETS_MS)
         self._series_dropped = self.overflow.children[("series",)]
         self._overflow_route = self._counter_bump(("route",))
@@ -422,11 +454,14 @@ class RumMetrics:
         self.rejected.children[(reason,)][0] += 1.0
 
     def record(self, obs: Observations, client: Client) -> None:
-        """Apply one beacon's observations: caps, then cached children.
+        """Apply one beacon's observations: caps, then the label combination's array.
 
-        A label combination (app, route, nav_type and the client's dimensions) is looked
-        up once per view; it holds, per vital, the child of every view family, so an
-        observation is one bisect and two additions per view.
+        A view's vitals and page views go to its label combination (app, route, nav_type
+        and the client's dimensions): one bisect and two additions per vital, into one
+        flat array. :meth:`flush` adds that array to the children of every view family
+        (three histograms per vital by default) at each scrape, so a beacon's cost does
+        not grow with the number of views, and its writes stay in a few cache lines.
+        Errors and API calls go straight to their families.
         """
         app = obs.app
         self.beacons.children[(app,)][0] += 1.0
@@ -442,38 +477,25 @@ class RumMetrics:
         if country not in self.country_cap.seen:
             country = self.country_cap(country)
         combos = self._combos
-        bounds, divisors = self._vital_bounds, self._vital_divisors
+        layout = self._layout.record
         for view in obs.views:
             route = view.route
             if route not in routes.seen:
                 route = routes(route)
-            nav = view.nav_type
-            labels = (app, route, nav, device, browser, country, region, connection)
-            combo = combos.get(labels)
-            if combo is None:
-                combo = combos[labels] = _Combo(dict(zip(_COMBO_LABELS, labels, strict=True)))
+            labels = (app, route, view.nav_type, device, browser, country, region, connection)
+            combo = combos.get(labels) or self._new_combo(labels)
+            if not combo.dirty:
+                combo.dirty = True
+                self._mark_dirty(combo)
+            acc = combo.acc
             if view.page_views:
-                page_views = combo.page_views
-                if page_views is None:
-                    combo.page_views = self._page_views_child(labels, view.page_views)
-                else:
-                    page_views[0] += view.page_views
-            for index, value in enumerate(view.vitals):
-                if value is None:
-                    continue
-                children = combo.vitals[index]
-                if children is None:
-                    children = self._vital_children(combo, index)
-                slot = bisect_left(bounds[index], value) + 1
-                amount = value / divisors[index]
-                for child in children:
-                    child[0] += amount
-                    child[slot] += 1.0
-            missing = combo.missing
-            if missing is not None:  # views the budget refused: each value counts as dropped
-                self._series_dropped[0] += sum(
-                    missing[index] for index, value in enumerate(view.vitals) if value is not None
-                )
+                acc[-2] += view.page_views
+                acc[-1] += 1.0
+            # vitals is () when the view had none
+            for value, (offset, bounds) in zip(view.vitals, layout, strict=False):
+                if value is not None:
+                    acc[offset] += value
+                    acc[offset + bisect_left(bounds, value) + 1] += 1.0
             for kind, weight in view.errors:
                 self.errors.inc((app, route, kind), weight)
         if obs.api:
@@ -491,18 +513,84 @@ class RumMetrics:
                 else:
                     counts[0] += ms / 1000.0
                     counts[bisect_left(api_bounds, ms) + 1] += 1.0
+        self._count_dropped()
+
+    def _count_dropped(self) -> None:
         if self.budget.dropped:
             self._series_dropped[0] += self.budget.dropped
             self.budget.dropped = 0
 
-    def _page_views_child(self, labels: tuple[str, ...], amount: float) -> list[float] | None:
-        app, route, nav, device = labels[:4]
-        key = (app, route, device, nav)
-        self.page_views.inc(key, amount)  # creates the child, or counts the drop
-        return self.page_views.children.get(key)
+    def _mark_dirty(self, combo: _Combo) -> None:
+        dirty = self._dirty
+        dirty.append(combo)
+        if len(dirty) > 2 * self._combos.size:  # no scrape for a while, and many forgotten
+            self._dirty = [c for c in dirty if c.dirty]
+
+    def _new_combo(self, labels: tuple[str, ...]) -> _Combo:
+        combos = self._combos
+        if len(combos) >= combos.size:  # forget the oldest, once what it holds is out
+            oldest = combos.popitem(last=False)[1]
+            if oldest.dirty:
+                self._flush_combo(oldest)
+        combo = combos[labels] = _Combo(
+            dict(zip(_COMBO_LABELS, labels, strict=True)), self._layout.size
+        )
+        return combo
+
+    def flush(self, chunk: int = 64) -> Iterator[None]:
+        """Add what every label combination recorded since the last flush to the view
+        families, ``chunk`` combinations per step (a generator: the caller may let beacons
+        in between steps; a combination touched meanwhile is flushed in this pass or the
+        next, never twice). Children are created here, so the series budget is charged,
+        and observations it refuses are counted, at flush time."""
+        dirty, self._dirty = self._dirty, []
+        for start in range(0, len(dirty), chunk):
+            for combo in dirty[start : start + chunk]:
+                if combo.dirty:  # else flushed when it was forgotten
+                    self._flush_combo(combo)
+            self._count_dropped()
+            yield
+
+    def _flush_combo(self, combo: _Combo) -> None:
+        combo.dirty = False
+        acc = combo.acc
+        layout = self._layout
+        views = acc[-1]
+        if views:
+            child = combo.page_views or self._page_views_child(combo)
+            if child is None:
+                self.budget.dropped += int(views)
+            else:
+                child[0] += acc[-2]
+        for index, offset in enumerate(layout.offsets):
+            counts = acc[offset + 1 : offset + len(layout.bounds[index]) + 2]
+            observed = sum(counts)
+            if not observed:
+                continue
+            children = combo.vitals[index]
+            if children is None:
+                children = self._vital_children(combo, index)
+            total = acc[offset] / layout.divisors[index]
+            for child in children:
+                child[0] += total
+                for slot, count in enumerate(counts, 1):
+                    if count:
+                        child[slot] += count
+            if combo.missing is not None:  # views the budget refused: each value is dropped
+                self.budget.dropped += int(observed) * combo.missing[index]
+        acc[:] = layout.zeros
+
+    def _page_views_child(self, combo: _Combo) -> list[float] | None:
+        dims = combo.dims
+        key = (dims["app"], dims["route"], dims["device"], dims["nav_type"])
+        child = self.page_views.children.get(key)
+        if child is None and self.budget.take(1):
+            child = self.page_views.children[key] = [0.0]
+        combo.page_views = child
+        return child
 
     def _vital_children(self, combo: _Combo, index: int) -> tuple[list[float], ...]:
-        """On a combination's first value of one vital: its child in every view family.
+        """On a combination's first flush of one vital: its child in every view family.
 
         A child the series budget refuses stays refused (the budget never shrinks), so the
         number of such views is kept and each later observation counts them as dropped.
@@ -515,7 +603,7 @@ class RumMetrics:
                 missing += 1
             else:
                 children.append(child)
-        combo.vitals[index] = fan = tuple(children)  # items inline: one less pointer to follow
+        combo.vitals[index] = fan = tuple(children)
         if missing:
             if combo.missing is None:
                 combo.missing = [0] * len(VITALS)
@@ -524,18 +612,21 @@ class RumMetrics:
 
     @property
     def series(self) -> int:
-        """Series currently exposed by the rum_* families."""
+        """Series the rum_* families hold (as of the last :meth:`flush`: every scrape)."""
         return self.budget.used
 
     def families(self) -> list[Family]:
         return list(self._families)
 
     def render_chunks(self, chunk: int = 128) -> Iterator[str]:
-        """Text exposition of every rum_* family, ``chunk`` children per piece.
+        """Text exposition of every rum_* family, ``chunk`` children per piece, after a
+        :meth:`flush` (whose steps yield empty pieces).
 
         Each family's children are copied (as a list) when it is reached, so beacons
         recorded between pieces are either wholly in or wholly out of a child's lines.
         """
+        for _ in self.flush():
+            yield ""
         for family in self._families:
             yield f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.kind}\n"
             items = list(family.children.items())

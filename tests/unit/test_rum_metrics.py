@@ -242,20 +242,70 @@ def test_compatible_config_keeps_counts(tmp_path) -> None:  # type: ignore[no-un
 
 def test_every_observation_the_budget_refuses_is_counted_once() -> None:
     metrics = RumMetrics(load_config(None))
-    # as if other series held the rest: room for the page-view counter and two LCP
-    # children (13 series each), nothing more
-    metrics.budget.used = metrics.budget.limit - (1 + 13 + 13)
+    # as if other series held the rest. Errors and API calls take their series when
+    # recorded, page views and vitals at the flush (render): room for the error counter,
+    # the API histogram (12 series), the page-view counter and one LCP child (13), no more
+    metrics.budget.used = metrics.budget.limit - (1 + 12 + 1 + 13)
     for _ in range(4):
         metrics.record(_obs("/"), _client())
     text = metrics.render()
     assert metrics.series == metrics.budget.limit
+    assert s_count(text, "rum_errors_total") == 8.0
+    assert s_count(text, "rum_api_request_duration_seconds_count") == 4
     assert s_count(text, "rum_page_views_total") == 8.0
     assert s_count(text, "rum_lcp_seconds_count") == 4
-    assert s_count(text, "rum_lcp_by_geo_seconds_count") == 4
+    assert s_count(text, "rum_lcp_by_geo_seconds_count") is None
     assert s_count(text, "rum_lcp_by_browser_seconds_count") is None
     assert s_count(text, "rum_cls_count") is None
-    # per beacon: LCP by browser, CLS in 3 views, the error and the API call were dropped
-    assert sample_value(text, "rum_label_overflow_total", {"label": "series"}) == 4 * 6
+    # per beacon: LCP by geo and by browser, CLS in 3 views were dropped
+    assert sample_value(text, "rum_label_overflow_total", {"label": "series"}) == 4 * 5
+    # later beacons: refused children stay refused and are counted again, once each;
+    # a new error kind and a new API route have no room either
+    metrics.record(_obs("/"), _client())
+    other = Observations(
+        "demo", [ViewObs("/", "navigate", 0.0, (), [("csp", 1.0)])], [ApiObs("/y", "GET", "2xx", 1)]
+    )
+    metrics.record(other, _client())
+    text = metrics.render()
+    assert s_count(text, "rum_lcp_seconds_count") == 5
+    assert s_count(text, "rum_errors_total") == 10.0
+    assert sample_value(text, "rum_label_overflow_total", {"label": "series"}) == 5 * 5 + 2
+
+
+def test_beacons_recorded_during_a_flush_are_flushed_once() -> None:
+    metrics = RumMetrics(load_config(None))
+    routes = [f"/r{i}" for i in range(5)]
+    for route in routes:
+        metrics.record(_obs(route), _client())
+    steps = metrics.flush(chunk=2)
+    next(steps)  # /r0 and /r1 are out, the rest not yet
+    for route in routes:  # beacons let in between two steps of the flush
+        metrics.record(_obs(route), _client())
+    assert list(steps) == [None, None]
+    text = metrics.render()
+    for route in routes:
+        labels = {"app": "demo", "route": route, "device": "mobile"}
+        assert sample_value(text, "rum_lcp_seconds_count", labels) == 2
+        assert sample_value(text, "rum_lcp_seconds_sum", labels) == 4.0
+    geo = {"app": "demo", "region": "South-eastern Asia", "country": "SG", "device": "mobile"}
+    assert sample_value(text, "rum_lcp_by_geo_seconds_count", geo) == 10
+    assert sample_value(text, "rum_page_views_total", {**labels, "nav_type": "navigate"}) == 4.0
+    assert metrics.render() == text  # nothing left over for the next flush
+
+
+def test_forgotten_combinations_are_flushed_and_not_kept() -> None:
+    """With no scrape, a flood of new label combinations holds a bounded number of them,
+    and loses no observation of those it forgets."""
+    metrics = RumMetrics(load_config(None))
+    metrics._combos.size = 4
+    for i in range(100):
+        metrics.record(_obs("/", lcp=float(i)), _client(country=f"C{i}"))
+        assert len(metrics._combos) <= 4 and len(metrics._dirty) <= 2 * 4 + 1
+    text = metrics.render()
+    labels = {"app": "demo", "route": "/", "device": "mobile"}
+    assert sample_value(text, "rum_lcp_seconds_count", labels) == 100
+    lcp_sum = sample_value(text, "rum_lcp_seconds_sum", labels)
+    assert lcp_sum == pytest.approx(sum(range(100)) / 1000)
 
 
 def s_count(text: str, name: str) -> float | None:
@@ -279,11 +329,15 @@ def _samples(text: str, prefix: str) -> dict[tuple[str, tuple[tuple[str, str], .
     return out
 
 
-def test_histograms_match_prometheus_client_for_the_same_observations() -> None:
-    """Every view of every vital, and the API histogram, recorded through the cached
-    combinations, equal prometheus_client's own Histogram fed the same values."""
+@pytest.mark.parametrize("combinations", [16_384, 4])
+def test_histograms_match_prometheus_client_for_the_same_observations(combinations: int) -> None:
+    """Every view of every vital, and the API histogram, recorded through the label
+    combinations and flushed now and then (by a scrape, or by forgetting a combination
+    when only ``combinations`` are kept), equal prometheus_client's own Histogram fed the
+    same values."""
     rng = random.Random(5)
     metrics = RumMetrics(load_config(None))
+    metrics._combos.size = combinations
     registry = CollectorRegistry()
     reference: dict[str, Histogram] = {}
     for family in metrics.families():
@@ -297,7 +351,9 @@ def test_histograms_match_prometheus_client_for_the_same_observations() -> None:
         Client("desktop", "chrome", "DE", "Western Europe", "unknown"),
         Client("tablet", "firefox", "BR", "South America", "3g"),
     ]
-    for _ in range(3000):
+    for i in range(3000):
+        if i % 700 == 699:
+            metrics.render()  # a scrape: flushes
         client = rng.choice(clients)
         route = rng.choice(["/", "/products/{id}", "/cart"])
         # browser-like values (0.1 ms), the thresholds themselves, and some absent vitals
@@ -330,7 +386,11 @@ def test_histograms_match_prometheus_client_for_the_same_observations() -> None:
     ours = _samples(metrics.render(), "rum_")
     theirs = _samples(generate_latest(registry).decode(), "rum_")
     assert len(theirs) > 500
-    assert {k: v for k, v in ours.items() if k in theirs} == theirs
+    # counts exactly; sums to the last few bits (a flush adds partial sums, so the float
+    # additions happen in another order than prometheus_client's one by one)
+    assert {k: v for k, v in ours.items() if k in theirs} == {
+        k: pytest.approx(v, rel=1e-12) if k[0].endswith("_sum") else v for k, v in theirs.items()
+    }
     histogram_names = {
         f"{name}{suffix}" for name in reference for suffix in ("_bucket", "_sum", "_count")
     }
