@@ -134,11 +134,13 @@ class OriginPolicy:
 
 
 class RateLimiter:
-    """A token bucket per client key, for at most ``max_clients`` keys (LRU).
+    """A token bucket per client key, for at most ``max_clients`` keys (least recently
+    seen forgotten first, to the second: a client is moved to the back of the line at
+    most once a second, which spares the hot path a linked-list update per request).
 
     ``take`` spends one token and returns 0.0, or returns the seconds until a token is
-    due (the caller answers 429 with that as ``Retry-After``). A client forgotten by the
-    LRU comes back with a full bucket, which errs on the side of accepting real users.
+    due (the caller answers 429 with that as ``Retry-After``). A forgotten client comes
+    back with a full bucket, which errs on the side of accepting real users.
     """
 
     __slots__ = ("_buckets", "burst", "max_clients", "per_second")
@@ -150,13 +152,15 @@ class RateLimiter:
         self._buckets: OrderedDict[Hashable, list[float]] = OrderedDict()
 
     def take(self, key: Hashable, now: float) -> float:
-        bucket = self._buckets.get(key)
+        bucket = self._buckets.get(key)  # [tokens, last take, last moved to the back]
         if bucket is None:
             if len(self._buckets) >= self.max_clients:
                 self._buckets.popitem(last=False)
-            self._buckets[key] = [self.burst - 1.0, now]
+            self._buckets[key] = [self.burst - 1.0, now, now]
             return 0.0
-        self._buckets.move_to_end(key)
+        if now - bucket[2] >= 1.0:
+            self._buckets.move_to_end(key)
+            bucket[2] = now
         tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.per_second)
         bucket[1] = now
         if tokens >= 1.0:

@@ -86,11 +86,12 @@ def test_token_bucket_forgets_least_recent_clients() -> None:
     limiter = RateLimiter(per_second=1, burst=1, max_clients=3)
     for key in ("a", "b", "c"):
         limiter.take(key, now=0.0)
-    limiter.take("a", now=0.0)  # a is now the most recent
-    limiter.take("d", now=0.0)  # evicts b
+    limiter.take("a", now=0.5)  # within the second: a keeps its place
+    limiter.take("a", now=1.0)  # a is now the most recent
+    limiter.take("d", now=1.0)  # evicts b
     assert len(limiter) == 3
-    assert limiter.take("b", now=0.0) == 0.0  # came back with a full bucket
-    assert limiter.take("a", now=0.0) > 0  # a was remembered (and empty)
+    assert limiter.take("b", now=1.0) == 0.0  # came back with a full bucket
+    assert limiter.take("a", now=1.0) > 0  # a was remembered (and empty)
 
 
 def test_retry_after_is_whole_seconds() -> None:
