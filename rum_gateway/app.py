@@ -84,9 +84,12 @@ _PREFLIGHT_HEADERS = [
 class _AppRuntime:
     """One app's compiled rules."""
 
-    __slots__ = ("allow_missing_origin", "api_calls", "origins", "routes")
+    __slots__ = ("allow_missing_origin", "api_calls", "name", "origins", "routes")
 
-    def __init__(self, origins: list[str], allow_missing: bool, routes: list[str], api: list[str]):
+    def __init__(
+        self, name: str, origins: list[str], allow_missing: bool, routes: list[str], api: list[str]
+    ):
+        self.name = name
         self.origins = OriginPolicy(origins)
         self.allow_missing_origin = allow_missing
         self.routes = RouteResolver(RouteTemplates(routes))
@@ -100,7 +103,9 @@ class Pipeline:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.apps = {
-            name: _AppRuntime(app.origins, app.allow_missing_origin, app.routes, app.api_routes)
+            name: _AppRuntime(
+                name, app.origins, app.allow_missing_origin, app.routes, app.api_routes
+            )
             for name, app in config.apps.items()
         }
         self.any_origin = OriginPolicy([o for app in config.apps.values() for o in app.origins])
@@ -421,7 +426,7 @@ class Gateway:
             return
         # 5. dimensions, observations, record
         client = Client(facts.device, facts.browser, country, region, connection_of(beacon.conn))
-        self.metrics.record(to_observations(beacon, app.routes, app.api_calls), client)
+        self.metrics.record(to_observations(beacon, app.routes, app.api_calls, app.name), client)
         await send({"type": "http.response.start", "status": 204, "headers": cors})
         await send({"type": "http.response.body", "body": b""})
 

@@ -54,8 +54,12 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 CONNECTIONS = frozenset({"slow-2g", "2g", "3g", "4g"})
 
 
+_CONNECTION_LABELS = {c: c for c in CONNECTIONS}
+
+
 def connection_of(conn: str | None) -> str:
-    return conn if conn in CONNECTIONS else "unknown"
+    """The ``connection`` label (the shared string: label tuples compare by identity)."""
+    return _CONNECTION_LABELS.get(conn, "unknown") if conn else "unknown"
 
 
 class ApiCallLabels:
@@ -91,9 +95,11 @@ class ApiCallLabels:
 
 
 def to_observations(
-    beacon: Beacon, routes: RouteResolver, api_calls: ApiCallLabels
+    beacon: Beacon, routes: RouteResolver, api_calls: ApiCallLabels, app: str | None = None
 ) -> Observations:
-    """What ``beacon`` records; its values must already have passed ``check_values``."""
+    """What ``beacon`` records; its values must already have passed ``check_values``.
+    ``app`` is the configured name equal to ``beacon.app``, to be used in its stead (one
+    shared string, where each decoded beacon has a new one)."""
     weight = 1.0 / beacon.sr
     views = []
     api = []
@@ -112,4 +118,4 @@ def to_observations(
         for call in view.api:
             api_route, method, status = api_calls(call.path, call.method, call.status)
             api.append(ApiObs(api_route, method, status, call.ms))
-    return Observations(beacon.app, views, api)
+    return Observations(app or beacon.app, views, api)
