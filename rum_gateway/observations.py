@@ -66,8 +66,8 @@ class ApiCallLabels:
     """An API call's ``(path, method, status)`` → its ``(api_route, method, status_class)``
     labels, for one app's ``api_routes`` templates.
 
-    Pages repeat the same few calls, so answers are cached; a flood of new paths costs one
-    resolution each and never more than ``cache_size`` entries.
+    Pages repeat the same few calls, so routes are cached by path; a flood of new paths
+    costs one resolution each and never more than ``cache_size`` entries.
 
     >>> ApiCallLabels(RouteTemplates([]))("https://api.example.com/v1/u/9?q=1", "post", 503)
     ('/v1/u/{id}', 'POST', '5xx')
@@ -77,21 +77,22 @@ class ApiCallLabels:
 
     def __init__(self, templates: RouteTemplates, cache_size: int = 16_384) -> None:
         self._routes = RouteResolver(templates, cache_size=1)  # its .resolve only
-        self._cache: BoundedCache[tuple[str, str, int], tuple[str, str, str]] = BoundedCache(
-            cache_size
-        )
+        self._cache: BoundedCache[str, str] = BoundedCache(cache_size)  # path → api_route
 
     def __call__(self, path: str, method: str, status: int) -> tuple[str, str, str]:
-        key = (path, method, status)
-        labels = self._cache.get(key)
-        if labels is None:
-            upper = method.upper()
-            labels = self._cache[key] = (
-                self._routes.resolve(path, None),
-                upper if upper in METHODS else "other",
-                status_class(status),
-            )
-        return labels
+        route = self._cache.get(path)
+        if route is None:
+            route = self._cache[path] = self._routes.resolve(path, None)
+        return (route, _METHOD_LABELS.get(method) or _method_label(method), status_class(status))
+
+
+#: ``method`` values as sent (upper case) → the shared label string
+_METHOD_LABELS = {m: m for m in METHODS}
+
+
+def _method_label(method: str) -> str:
+    upper = method.upper()
+    return _METHOD_LABELS.get(upper, "other")
 
 
 def to_observations(
