@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 
@@ -149,14 +150,15 @@ class RateLimiter:
         self.per_second = per_second
         self.burst = float(burst)
         self.max_clients = max_clients
-        self._buckets: OrderedDict[Hashable, list[float]] = OrderedDict()
+        self._buckets: OrderedDict[Hashable, array[float]] = OrderedDict()
 
     def take(self, key: Hashable, now: float) -> float:
         bucket = self._buckets.get(key)  # [tokens, last take, last moved to the back]
         if bucket is None:
             if len(self._buckets) >= self.max_clients:
                 self._buckets.popitem(last=False)
-            self._buckets[key] = [self.burst - 1.0, now, now]
+            # an array: three floats in one block, where a list points at three objects
+            self._buckets[key] = array("d", (self.burst - 1.0, now, now))
             return 0.0
         if now - bucket[2] >= 1.0:
             self._buckets.move_to_end(key)
