@@ -538,10 +538,11 @@ def test_one_view(tmp_path: Path) -> None:
 
         # (a) every panel query returns data from this Prometheus.
         # A reason's counter is born at its first failure; increase() needs it to have moved
-        # inside one $__rate_interval, so wait until it has samples that differ.
+        # inside one $__rate_interval, so wait until it has samples that differ, from the
+        # location the panels are checked for (each exporter fails on its own schedule).
         prom.wait_for(
-            'changes(twinlens_check_failures_total{check="shop-api", reason="http_status"}[4s])'
-            " > 0",
+            "changes(twinlens_check_failures_total"
+            '{check="shop-api", location="eu-west", reason="http_status"}[4s]) > 0',
             timeout=30,
         )
         prom.wait_for('twinlens_journey_step_success{check="shop-journey"}', timeout=60)
