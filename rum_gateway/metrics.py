@@ -331,8 +331,7 @@ class _Layout:
         for bounds in self.bounds:
             self.offsets.append(size)
             size += len(bounds) + 2
-        self.page_views = size
-        self.size = size + 2
+        self.size = size + 2  # acc[-2]: page-view weight, acc[-1]: views that had one
         #: per vital (offset, bounds), the order record() walks a view's vitals in
         self.record = list(zip(self.offsets, self.bounds, strict=True))
         self.zeros = array("d", bytes(8 * self.size))
