@@ -119,13 +119,6 @@ class SeriesBudget:
         self.used += series
         return True
 
-    def charge(self, series: int) -> bool:
-        """:meth:`take`, counting a refusal as one dropped observation."""
-        if self.take(series):
-            return True
-        self.dropped += 1
-        return False
-
 
 class HistogramFamily:
     """One histogram family; ``children[labels] = [sum, count per bucket..., +Inf count]``.
@@ -203,12 +196,18 @@ class CounterFamily:
         self.budget = budget
         self.children: dict[tuple[str, ...], list[float]] = {}
 
-    def inc(self, key: tuple[str, ...], amount: float = 1.0) -> None:
+    def child(self, key: tuple[str, ...]) -> list[float] | None:
+        """The child of ``key``, created if the budget allows (else None, not counted)."""
         child = self.children.get(key)
-        if child is None:
-            if not self.budget.charge(1):
-                return
+        if child is None and self.budget.take(1):
             child = self.children[key] = [0.0]
+        return child
+
+    def inc(self, key: tuple[str, ...], amount: float = 1.0) -> None:
+        child = self.children.get(key) or self.child(key)
+        if child is None:
+            self.budget.dropped += 1
+            return
         child[0] += amount
 
     def value(self, key: tuple[str, ...]) -> float:
@@ -512,7 +511,8 @@ class RumMetrics:
                 else:
                     counts[0] += ms / 1000.0
                     counts[bisect_left(api_bounds, ms) + 1] += 1.0
-        self._count_dropped()
+        if self.budget.dropped:
+            self._count_dropped()
 
     def _count_dropped(self) -> None:
         if self.budget.dropped:
@@ -582,10 +582,7 @@ class RumMetrics:
     def _page_views_child(self, combo: _Combo) -> list[float] | None:
         dims = combo.dims
         key = (dims["app"], dims["route"], dims["device"], dims["nav_type"])
-        child = self.page_views.children.get(key)
-        if child is None and self.budget.take(1):
-            child = self.page_views.children[key] = [0.0]
-        combo.page_views = child
+        combo.page_views = child = self.page_views.child(key)
         return child
 
     def _vital_children(self, combo: _Combo, index: int) -> tuple[list[float], ...]:

@@ -83,16 +83,12 @@ class ApiCallLabels:
         route = self._cache.get(path)
         if route is None:
             route = self._cache[path] = self._routes.resolve(path, None)
-        return (route, _METHOD_LABELS.get(method) or _method_label(method), status_class(status))
+        label = _METHOD_LABELS.get(method) or _METHOD_LABELS.get(method.upper(), "other")
+        return (route, label, status_class(status))
 
 
 #: ``method`` values as sent (upper case) → the shared label string
 _METHOD_LABELS = {m: m for m in METHODS}
-
-
-def _method_label(method: str) -> str:
-    upper = method.upper()
-    return _METHOD_LABELS.get(upper, "other")
 
 
 def to_observations(
