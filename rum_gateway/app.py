@@ -41,8 +41,9 @@ from rum_gateway.dimensions import (
     TrustedProxies,
     UserAgentClassifier,
 )
-from rum_gateway.metrics import Client, RumMetrics
-from rum_gateway.observations import ApiCallLabels, connection_of, to_observations
+from rum_gateway.ingest import Record, recorder
+from rum_gateway.metrics import RumMetrics
+from rum_gateway.observations import ApiCallLabels, connection_of
 from rum_gateway.protect import (
     REASONS,
     SYNTHETIC_HEADER,
@@ -279,6 +280,7 @@ class Gateway:
             config_path, Pipeline.load, self.registry, "twinlens_gateway"
         )
         self.metrics = RumMetrics(self.reloader.current.config)
+        self._record: Record = recorder(self.metrics)
         self.sdk_path = Path(sdk_path) if sdk_path else DEFAULT_SDK_PATH
         self.sdk = SdkAsset(self.sdk_path)
         self.ready = False
@@ -327,6 +329,7 @@ class Gateway:
             self.metrics.update_apps(new.config)
         else:
             self.metrics = RumMetrics(new.config)
+            self._record = recorder(self.metrics)
         rate_old, rate_new = old.config.limits.rate_limit, new.config.limits.rate_limit
         if rate_old == rate_new:
             new.limiter = old.limiter  # clients keep their buckets across a reload
@@ -430,8 +433,8 @@ class Gateway:
             await self._refuse(send, cors, problem.reason, str(problem))
             return
         # 5. dimensions, observations, record
-        client = Client(facts.device, facts.browser, country, region, connection_of(beacon.conn))
-        self.metrics.record(to_observations(beacon, app.routes, app.api_calls, app.name), client)
+        connection = connection_of(beacon.conn)
+        self._record(beacon, app, facts.device, facts.browser, country, region, connection)
         await send({"type": "http.response.start", "status": 204, "headers": cors})
         await send({"type": "http.response.body", "body": b""})
 
