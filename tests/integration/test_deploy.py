@@ -163,6 +163,16 @@ def test_dockerfile_runs_as_non_root() -> None:
     assert users[-1] > max(runs)  # nothing runs as root after the switch
 
 
+def test_dockerfile_builds_the_compiled_recorder() -> None:
+    """The wheel is built with a C compiler and setup.py, and the image refuses to
+    build if the gateway's compiled recorder is not in it (no silent fallback)."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    wheels = text.split(" AS wheels")[1].split("\nFROM ")[0]
+    assert "gcc" in wheels and "setup.py" in wheels
+    final_stage = text.rsplit("\nFROM ", 1)[1]
+    assert 'python -c "import rum_gateway._record"' in final_stage
+
+
 def test_promtool_accepts_compose_prometheus_config(tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     config = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
