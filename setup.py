@@ -9,7 +9,7 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=cythonize(
-        [Extension("rum_gateway._record", ["rum_gateway/_record.pyx"], optional=True)],
+        [Extension("rum_gateway._ingest", ["rum_gateway/_ingest.pyx"], optional=True)],
         language_level=3,
         quiet=True,
     )

@@ -41,7 +41,7 @@ from rum_gateway.dimensions import (
     TrustedProxies,
     UserAgentClassifier,
 )
-from rum_gateway.ingest import Record, recorder
+from rum_gateway.ingest import Record, RequestReader, recorder, request_reader
 from rum_gateway.metrics import RumMetrics
 from rum_gateway.observations import ApiCallLabels, connection_of
 from rum_gateway.protect import (
@@ -126,6 +126,8 @@ class Pipeline:
         # what a distinct combination of headers decides, and where a client is (bounded)
         self._facts: BoundedCache[bytes, RequestFacts] = BoundedCache(16_384)
         self._clients: BoundedCache[int, tuple[int, str, str]] = BoundedCache(65_536)
+        #: :meth:`read_request`, compiled when it is built
+        self.read: RequestReader = request_reader(self, _SYNTHETIC_HEADER, _MAX_CACHED_HEADERS)
 
     def facts(self, get: Callable[..., Any]) -> RequestFacts:
         """The facts of a request's headers (``get`` reads the header dict), cached per
@@ -191,13 +193,31 @@ class Pipeline:
         xff = get(b"x-forwarded-for")
         header = get(self.country_header) if self.country_header else None
         digest = hash((peer, xff, header))
-        where = self._clients.get(digest)
-        if where is None:
-            ip, via_proxy = self.trusted.client_ip(peer, xff.decode("latin-1") if xff else None)
-            country_value = header.decode("latin-1") if header and via_proxy else None
-            country, region = self.geo.locate(country_value, ip)
-            where = self._clients[digest] = (hash(ip), country, region)
+        return self._clients.get(digest) or self._place(digest, peer, xff, header)
+
+    def _place(
+        self, digest: int, peer: str, xff: bytes | None, header: bytes | None
+    ) -> tuple[int, str, str]:
+        """:meth:`locate` for a client not in the cache: work it out and remember it."""
+        ip, via_proxy = self.trusted.client_ip(peer, xff.decode("latin-1") if xff else None)
+        country_value = header.decode("latin-1") if header and via_proxy else None
+        country, region = self.geo.locate(country_value, ip)
+        where = self._clients[digest] = (hash(ip), country, region)
         return where
+
+    def read_request(
+        self, scope: Scope
+    ) -> tuple[RequestFacts, tuple[int, str, str] | None, bytes | None]:
+        """What a beacon request's headers say: its :meth:`facts`, where the client is
+        (:meth:`locate`; None when the facts already refuse it) and ``Content-Length``.
+
+        :mod:`rum_gateway.ingest` swaps in the compiled twin of this when it is built.
+        """
+        # One C-level pass over the headers; a repeated header counts once (the last).
+        get = dict(scope["headers"]).get
+        facts = self.facts(get)
+        where = None if facts.early is not None else self.locate(scope, get)
+        return facts, where, get(b"content-length")
 
     @classmethod
     def load(cls, path: str | None) -> Pipeline:
@@ -353,23 +373,22 @@ class Gateway:
 
     async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
         p = self.reloader.current
-        # One C-level pass over the headers; a repeated header counts once (the last).
-        get = dict(scope["headers"]).get
         method = scope["method"]
         if method != "POST":
             if method == "OPTIONS":
-                await self._preflight(p, get(b"origin", b"").decode("latin-1") or None, send)
+                origin = dict(scope["headers"]).get(b"origin", b"").decode("latin-1")
+                await self._preflight(p, origin or None, send)
             else:
                 await _reply(send, 405, [(b"allow", b"POST, OPTIONS")], b"")
             return
-        facts = p.facts(get)
+        facts, where, length = p.read(scope)
         cors = facts.cors
         # 1. traffic that is not a real user: answered 204, left out of RUM
-        if facts.early is not None:
-            await self._refuse(send, cors, facts.early, "")
+        if where is None:  # exactly when facts.early is "synthetic" or "bot"
+            await self._refuse(send, cors, str(facts.early), "")
             return
         # 2. the client: its IP serves the rate limit and geo, then is dropped
-        client_key, country, region = p.locate(scope, get)
+        client_key, country, region = where
         wait = p.limiter.take(client_key, time.monotonic())
         if wait:
             extra = [(b"retry-after", retry_after(wait).encode())]
@@ -382,7 +401,6 @@ class Gateway:
             await self._refuse(send, cors, *facts.media)
             return
         limit = p.max_body
-        length = get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await self._refuse(send, cors, "too_large", f"body over {limit} bytes")
             return

@@ -170,7 +170,7 @@ def test_dockerfile_builds_the_compiled_recorder() -> None:
     wheels = text.split(" AS wheels")[1].split("\nFROM ")[0]
     assert "gcc" in wheels and "setup.py" in wheels
     final_stage = text.rsplit("\nFROM ", 1)[1]
-    assert 'python -c "import rum_gateway._record"' in final_stage
+    assert 'python -c "import rum_gateway._ingest"' in final_stage
 
 
 def test_promtool_accepts_compose_prometheus_config(tmp_path: Path) -> None:

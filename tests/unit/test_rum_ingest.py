@@ -1,4 +1,4 @@
-"""The compiled recorder (rum_gateway._record) against the Python path it replaces."""
+"""The compiled ingest path (rum_gateway._ingest) against the Python code it replaces."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rum_gateway.app import Pipeline
+from rum_gateway.app import _MAX_CACHED_HEADERS, _SYNTHETIC_HEADER, Pipeline
 from rum_gateway.config import load_config
-from rum_gateway.ingest import PURE_ENV, compiled_available, recorder
+from rum_gateway.ingest import PURE_ENV, compiled_available, recorder, request_reader
 from rum_gateway.metrics import RumMetrics
 from rum_gateway.schema import decode_beacon
 
@@ -33,12 +33,18 @@ limits:
 """
 
 
-def test_the_compiled_recorder_is_built() -> None:
+def _require_compiled() -> None:
     """``make test`` builds it (pip install -e); in CI its absence fails the run."""
     if not compiled_available():
         if IN_CI:
-            pytest.fail("rum_gateway._record is not built: `pip install -e .` compiles it")
-        pytest.skip("rum_gateway._record is not built here (no C compiler?)")
+            pytest.fail("rum_gateway._ingest is not built: `pip install -e .` compiles it")
+        pytest.skip("rum_gateway._ingest is not built here (no C compiler?)")
+
+
+def test_the_gateway_runs_the_compiled_path_when_built() -> None:
+    _require_compiled()
+    pipeline = Pipeline(load_config(None))
+    assert type(pipeline.read).__name__ == "RequestReader"
     metrics = RumMetrics(load_config(None))
     assert type(recorder(metrics).__self__).__name__ == "Recorder"  # type: ignore[attr-defined]
     assert recorder(metrics, pure=True).__name__ == "record"
@@ -47,6 +53,87 @@ def test_the_compiled_recorder_is_built() -> None:
 def test_the_environment_asks_for_pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PURE_ENV, "1")
     assert recorder(RumMetrics(load_config(None))).__name__ == "record"
+    pipeline = Pipeline(load_config(None))
+    assert pipeline.read == pipeline.read_request
+
+
+_HEADER_VALUES: dict[bytes, list[bytes]] = {
+    b"user-agent": [
+        b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        b"(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        b"Chrome/124.0.0.0 Safari/537.36",
+        b"Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/124.0.0.0 Safari/537.36",
+        b"Googlebot/2.1 (+http://www.google.com/bot.html)",
+        b"curl/8.5.0",
+        b"Mozilla/5.0 Chrome/124.0.0.0 twinlens-synthetic/1",
+        b"",
+        b"x" * 5000,  # past the longest cached combination
+        b"Mozilla/5.0\nhttps://shop.example.com",  # a newline, were a server to let it in
+    ],
+    b"origin": [b"https://shop.example.com", b"https://evil.example.net", b"null", b""],
+    b"content-type": [b"text/plain;charset=UTF-8", b"application/json", b"TEXT/PLAIN", b"x/y"],
+    b"content-encoding": [b"gzip", b"identity", b"br", b" GZIP "],
+    b"sec-ch-ua-mobile": [b"?0", b"?1"],
+    b"sec-ch-ua": [b'"Chromium";v="124", "Google Chrome";v="124"', b'"Opera";v="110"'],
+    _SYNTHETIC_HEADER: [b"1", b""],
+    b"x-forwarded-for": [
+        b"198.51.100.7",
+        b"198.51.100.7, 10.0.0.1",
+        b"garbage",
+        b"::1, 2001:db8::5",
+    ],
+    b"cf-ipcountry": [b"SG", b"DE", b"XX", b"T1", b"zz", b"not a country"],
+    b"content-length": [b"300", b"abc", b"99999999"],
+    b"host": [b"127.0.0.1:9117"],
+    b"accept": [b"*/*"],
+}
+
+
+def _random_headers(rng: random.Random) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (name, rng.choice(values)) for name, values in _HEADER_VALUES.items() if rng.random() < 0.7
+    ]
+    for _ in range(rng.choice([0, 0, 0, 1, 2])):  # repeated headers: the last one counts
+        name = rng.choice(list(_HEADER_VALUES))
+        headers.append((name, rng.choice(_HEADER_VALUES[name])))
+    rng.shuffle(headers)
+    return headers
+
+
+@pytest.mark.parametrize("country_header", ["CF-IPCountry", ""])
+def test_compiled_and_python_request_readers_agree(tmp_path: Path, country_header: str) -> None:
+    """The same facts, client place and Content-Length for 3,000 random header sets
+    (bots, synthetic runs, bad media types, proxies trusted or not, repeated, huge and
+    newline-carrying headers, no client address), and the same caches filled."""
+    _require_compiled()
+    path = tmp_path / "gateway.yml"
+    path.write_text(CONFIG + f"geo:\n  country_header: '{country_header}'\n"
+                    "trusted_proxies: ['127.0.0.0/8', '::1/128']\n")  # fmt: skip
+    compiled_pipeline, python_pipeline = (
+        Pipeline(load_config(str(path))),
+        Pipeline(load_config(str(path))),
+    )
+    compiled = request_reader(compiled_pipeline, _SYNTHETIC_HEADER, _MAX_CACHED_HEADERS)
+    python = request_reader(python_pipeline, _SYNTHETIC_HEADER, _MAX_CACHED_HEADERS, pure=True)
+    assert type(compiled).__name__ == "RequestReader" and python == python_pipeline.read_request
+    rng = random.Random(8)
+    outcomes = set()
+    for _ in range(3000):
+        scope = {"type": "http", "headers": _random_headers(rng)}
+        if rng.random() < 0.9:
+            scope["client"] = (rng.choice(["127.0.0.1", "203.0.113.9", "::1"]), 5000)
+        got, want = compiled(scope), python(scope)
+        assert got == want, scope
+        facts, where, _ = got
+        outcomes.add((facts.early, facts.media is None, where is None, where and where[1]))
+    assert list(compiled_pipeline._facts) == list(python_pipeline._facts)
+    assert list(compiled_pipeline._clients) == list(python_pipeline._clients)
+    # the draw reached bots, synthetic runs, refused media and proxied countries
+    assert {o[0] for o in outcomes} == {None, "bot", "synthetic"}
+    assert {o[1] for o in outcomes} == {True, False}
+    if country_header:
+        assert {"SG", "DE"} <= {o[3] for o in outcomes}
 
 
 def _random_beacon(rng: random.Random) -> bytes:
@@ -106,10 +193,7 @@ def test_compiled_and_python_recorders_expose_the_same_text(
     """Byte for byte, at every scrape: the same beacons through both recorders, with label
     caps and a series budget that overflow, and (with 5 combinations kept) combinations
     forgotten and flushed between scrapes."""
-    if not compiled_available():
-        if IN_CI:
-            pytest.fail("rum_gateway._record is not built")
-        pytest.skip("rum_gateway._record is not built here")
+    _require_compiled()
     path = tmp_path / "gateway.yml"
     path.write_text(CONFIG)
     config = load_config(str(path))

@@ -1,13 +1,15 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The beacon → metrics step compiled: ``to_observations`` then ``RumMetrics.record``
-in one pass, with no intermediate records (see :mod:`rum_gateway.ingest`).
+"""The beacon path's two hot steps compiled (see :mod:`rum_gateway.ingest`):
+:class:`RequestReader` (headers → facts, client place) and :class:`Recorder`
+(``to_observations`` then ``RumMetrics.record`` in one pass, no intermediate records).
 
-It does exactly what the two Python functions do, in the same order and with the same
-float arithmetic, so both give the same exposition to the last bit (the unit tests drive
-both with the same beacons and compare). Only the common case is here: a cached route,
-a label value already let through its cap, an existing label combination. Anything
-else (a new route, an overflow, a new combination, an error, a refused series) calls the
-Python code that owns it.
+Each does exactly what the Python code it replaces does, in the same order and with the
+same float arithmetic, so both give the same answers and the same exposition to the last
+bit (the unit tests drive both with the same input and compare). Only the common case is
+here: cached header facts and client places, a cached route, a label value already let
+through its cap, an existing label combination. Anything else (a new header combination
+or client, a new route, an overflow, a new combination, an error, a refused series)
+calls the Python code that owns it.
 """
 
 from cpython.array cimport array
@@ -24,7 +26,13 @@ cdef dict METHOD_LABELS = observations._METHOD_LABELS
 cdef dict STATUS_CLASSES = dimensions._STATUS_CLASSES
 cdef frozenset ERROR_KINDS = observations.ERROR_KINDS
 
-DEF MAX_BOUNDS = 16
+cdef enum:
+    MAX_BOUNDS = 16  # buckets per histogram the recorder holds
+    # RequestReader's header slots: the seven of the facts key, then these
+    N_FACTS = 7
+    F_XFF = 7
+    F_LENGTH = 8
+    F_COUNTRY = 9
 
 cdef inline Py_ssize_t _bucket(const double* bounds, Py_ssize_t n, double value):
     """``bisect_left(bounds, value)``: how many bounds are below ``value``."""
@@ -183,3 +191,58 @@ cdef class Recorder:
             else:
                 counts[0] += ms / 1000.0
                 counts[_bucket(self.api_bounds, self.n_api, ms) + 1] += 1.0
+
+
+cdef class RequestReader:
+    """``Pipeline.read_request`` compiled: one pass over the request headers picks the
+    ten it reads, then the same two caches (header facts, client place) are asked, and
+    filled through the Python methods that own them on a miss."""
+
+    cdef object pipeline, facts_cache, clients, classify, place
+    cdef bint has_country
+    cdef list names  # the headers read, by slot (see the F_* constants)
+    cdef Py_ssize_t max_key
+
+    def __init__(self, pipeline, bytes synthetic_header, Py_ssize_t max_key):
+        self.pipeline = pipeline
+        self.facts_cache = pipeline._facts
+        self.clients = pipeline._clients
+        self.classify = pipeline._classify
+        self.place = pipeline._place
+        self.has_country = bool(pipeline.country_header)
+        self.max_key = max_key
+        self.names = [
+            b"user-agent", b"origin", b"content-type", b"content-encoding",
+            b"sec-ch-ua-mobile", b"sec-ch-ua", synthetic_header,  # the facts key, in order
+            b"x-forwarded-for", b"content-length", pipeline.country_header,
+        ]
+
+    def __call__(self, scope):
+        cdef list found = [None] * 10
+        cdef list names = self.names
+        cdef Py_ssize_t i
+        for pair in scope["headers"]:
+            name = pair[0]
+            for i in range(10):  # no break: a header may fill two slots (last one wins)
+                if name == <bytes>names[i]:
+                    found[i] = pair[1]
+        values = [b"" if v is None else v for v in found[:N_FACTS]]
+        key = b"\n".join(values)
+        cacheable = len(key) <= self.max_key and key.count(b"\n") == N_FACTS - 1
+        facts = _get(self.facts_cache, key) if cacheable else None
+        if facts is None:
+            facts = self.classify(*values)
+            if cacheable:
+                self.facts_cache[key] = facts
+        if facts.early is not None:
+            return facts, None, found[F_LENGTH]
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        xff = found[F_XFF]
+        header = found[F_COUNTRY] if self.has_country else None
+        digest = hash((peer, xff, header))
+        where = _get(self.clients, digest)
+        if where is None:
+            where = self.place(digest, peer, xff, header)
+        return facts, where, found[F_LENGTH]
+

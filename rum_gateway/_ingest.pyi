@@ -1,3 +1,4 @@
+from collections.abc import MutableMapping
 from typing import Any
 
 from rum_gateway.metrics import RumMetrics
@@ -15,3 +16,9 @@ class Recorder:
         region: str,
         connection: str,
     ) -> None: ...
+
+class RequestReader:
+    def __init__(self, pipeline: Any, synthetic_header: bytes, max_key: int) -> None: ...
+    def __call__(
+        self, scope: MutableMapping[str, Any]
+    ) -> tuple[Any, tuple[int, str, str] | None, bytes | None]: ...
