@@ -33,6 +33,7 @@ __all__ = [
     "Record",
     "RequestReader",
     "compiled_available",
+    "compiled_in_use",
     "recorder",
     "request_reader",
 ]
@@ -71,7 +72,9 @@ def compiled_available() -> bool:
     return True
 
 
-def _compiled(pure: bool | None) -> bool:
+def compiled_in_use(pure: bool | None = None) -> bool:
+    """Whether the compiled code runs: built, and not turned off by ``pure`` (default:
+    the ``TWINLENS_PURE_PYTHON`` environment variable)."""
     if pure is None:
         pure = os.environ.get(PURE_ENV, "") == "1"
     return not pure and compiled_available()
@@ -82,7 +85,7 @@ def request_reader(
 ) -> RequestReader:
     """How ``pipeline`` reads a beacon request's headers: compiled unless ``pure``
     (default: the ``TWINLENS_PURE_PYTHON`` environment variable) or not built."""
-    if _compiled(pure):
+    if compiled_in_use(pure):
         from rum_gateway._ingest import RequestReader as Compiled
 
         return Compiled(pipeline, synthetic_header, max_key)
@@ -91,7 +94,7 @@ def request_reader(
 
 def recorder(metrics: RumMetrics, *, pure: bool | None = None) -> Record:
     """How to record into ``metrics``: compiled unless ``pure`` (as above) or not built."""
-    if _compiled(pure):
+    if compiled_in_use(pure):
         from rum_gateway._ingest import Recorder
 
         return Recorder(metrics).record

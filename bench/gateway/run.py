@@ -397,7 +397,11 @@ def main() -> int:
                 f"   {name:8s} median {per_cpu:.0f} per CPU-second, {wall:.0f}/s wall; "
                 f"non-2xx {bad:.0f}"
             )
-        print(f"   gateway accepted {accepted:.0f} beacons, rejected {rejected:.0f}")
+        compiled = sample(text, "twinlens_gateway_ingest_compiled")
+        print(
+            f"   gateway accepted {accepted:.0f} beacons, rejected {rejected:.0f}; ingest path: "
+            + ("compiled" if compiled else "Python (rum_gateway._ingest not built, or pure)")
+        )
         ratio_cpu = statistics.median(cpu_ratios)
         ratio_wall = statistics.median(wall_ratios)
         print(

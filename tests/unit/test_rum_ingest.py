@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rum_gateway.app import _MAX_CACHED_HEADERS, _SYNTHETIC_HEADER, Pipeline
+from rum_gateway.app import _MAX_CACHED_HEADERS, _SYNTHETIC_HEADER, Pipeline, create_app
 from rum_gateway.config import load_config
 from rum_gateway.ingest import PURE_ENV, compiled_available, recorder, request_reader
 from rum_gateway.metrics import RumMetrics
@@ -55,6 +55,14 @@ def test_the_environment_asks_for_pure_python(monkeypatch: pytest.MonkeyPatch) -
     assert recorder(RumMetrics(load_config(None))).__name__ == "record"
     pipeline = Pipeline(load_config(None))
     assert pipeline.read == pipeline.read_request
+    gateway = create_app(None)
+    assert gateway.registry.get_sample_value("twinlens_gateway_ingest_compiled") == 0
+
+
+def test_the_gateway_says_which_path_it_runs() -> None:
+    _require_compiled()
+    gateway = create_app(None)
+    assert gateway.registry.get_sample_value("twinlens_gateway_ingest_compiled") == 1
 
 
 _HEADER_VALUES: dict[bytes, list[bytes]] = {
