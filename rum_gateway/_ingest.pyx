@@ -196,7 +196,8 @@ cdef class Recorder:
 cdef class RequestReader:
     """``Pipeline.read_request`` compiled: one pass over the request headers picks the
     ten it reads, then the same two caches (header facts, client place) are asked, and
-    filled through the Python methods that own them on a miss."""
+    filled through the Python methods that own them on a miss; then the client's token
+    bucket (a new client's through ``RateLimiter.take``)."""
 
     cdef object pipeline, facts_cache, clients, classify, place
     cdef bint has_country
@@ -217,7 +218,7 @@ cdef class RequestReader:
             b"x-forwarded-for", b"content-length", pipeline.country_header,
         ]
 
-    def __call__(self, scope):
+    def __call__(self, scope, double now):
         cdef list found = [None] * 10
         cdef list names = self.names
         cdef Py_ssize_t i
@@ -235,7 +236,7 @@ cdef class RequestReader:
             if cacheable:
                 self.facts_cache[key] = facts
         if facts.early is not None:
-            return facts, None, found[F_LENGTH]
+            return facts, None, 0.0, found[F_LENGTH]
         client = scope.get("client")
         peer = client[0] if client else ""
         xff = found[F_XFF]
@@ -244,5 +245,28 @@ cdef class RequestReader:
         where = _get(self.clients, digest)
         if where is None:
             where = self.place(digest, peer, xff, header)
-        return facts, where, found[F_LENGTH]
+        return facts, where, _take(self.pipeline.limiter, where[0], now), found[F_LENGTH]
 
+
+cdef double _take(limiter, key, double now) except? -1.0:
+    """``RateLimiter.take`` on a client it knows (a new one goes through Python)."""
+    buckets = limiter._buckets
+    found = _get(buckets, key)
+    if found is None:
+        return limiter.take(key, now)
+    cdef double* bucket = (<array>found).data.as_doubles  # tokens, last take, last moved
+    cdef double per_second = limiter.per_second
+    cdef double burst = limiter.burst
+    cdef double tokens
+    if now - bucket[2] >= 1.0:
+        buckets.move_to_end(key)
+        bucket[2] = now
+    tokens = bucket[0] + (now - bucket[1]) * per_second
+    if burst <= tokens:  # min(burst, tokens), as Python's min picks between equals
+        tokens = burst
+    bucket[1] = now
+    if tokens >= 1.0:
+        bucket[0] = tokens - 1.0
+        return 0.0
+    bucket[0] = tokens
+    return (1.0 - tokens) / per_second

@@ -214,18 +214,22 @@ class Pipeline:
         return where
 
     def read_request(
-        self, scope: Scope
-    ) -> tuple[RequestFacts, tuple[int, str, str] | None, bytes | None]:
-        """What a beacon request's headers say: its :meth:`facts`, where the client is
-        (:meth:`locate`; None when the facts already refuse it) and ``Content-Length``.
+        self, scope: Scope, now: float
+    ) -> tuple[RequestFacts, tuple[int, str, str] | None, float, bytes | None]:
+        """What a beacon request's headers say: its :meth:`facts`; where the client is
+        (:meth:`locate`; None when the facts already refuse it); the rate limiter's answer
+        at ``now`` (0.0, or seconds until a token is due; a token is spent only when the
+        facts let the request through); and ``Content-Length``.
 
         :mod:`rum_gateway.ingest` swaps in the compiled twin of this when it is built.
         """
         # One C-level pass over the headers; a repeated header counts once (the last).
         get = dict(scope["headers"]).get
         facts = self.facts(get)
-        where = None if facts.early is not None else self.locate(scope, get)
-        return facts, where, get(b"content-length")
+        if facts.early is not None:
+            return facts, None, 0.0, get(b"content-length")
+        where = self.locate(scope, get)
+        return facts, where, self.limiter.take(where[0], now), get(b"content-length")
 
     @classmethod
     def load(cls, path: str | None) -> Pipeline:
@@ -402,15 +406,14 @@ class Gateway:
             else:
                 await _reply(send, 405, [(b"allow", b"POST, OPTIONS")], b"")
             return
-        facts, where, length = p.read(scope)
+        # 1. traffic that is not a real user (answered 204, left out of RUM), then the
+        # client: its IP serves the rate limit and geo, then is dropped
+        facts, where, wait, length = p.read(scope, time.monotonic())
         cors = facts.cors
-        # 1. traffic that is not a real user: answered 204, left out of RUM
         if where is None:  # exactly when facts.early is "synthetic" or "bot"
             await self._refuse(send, cors, str(facts.early), "")
             return
-        # 2. the client: its IP serves the rate limit and geo, then is dropped
-        client_key, country, region = where
-        wait = p.limiter.take(client_key, time.monotonic())
+        _, country, region = where
         if wait:
             extra = [(b"retry-after", retry_after(wait).encode())]
             await self._refuse(

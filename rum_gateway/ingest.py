@@ -2,14 +2,14 @@
 
 ``pip install`` builds :mod:`rum_gateway._ingest` (Cython) beside this file. Its
 ``RequestReader`` does what :meth:`rum_gateway.app.Pipeline.read_request` does (headers
-→ facts and client place), and its ``Recorder`` what
+→ facts, client place, rate limit), and its ``Recorder`` what
 :func:`~rum_gateway.observations.to_observations` then
 :meth:`~rum_gateway.metrics.RumMetrics.record` do, in one pass: together about 40 % of
 the gateway's CPU per beacon. Where it could not be built (no C compiler), or with
 ``TWINLENS_PURE_PYTHON=1``, the gateway runs the Python code: same answers and figures,
 more CPU per beacon::
 
-    read = request_reader(pipeline)      # facts, where, content_length = read(scope)
+    read = request_reader(pipeline, ...)   # facts, where, wait, length = read(scope, now)
     record = recorder(metrics)
     record(beacon, app, device, browser, country, region, connection)
 """
@@ -57,9 +57,11 @@ class AppRules(Protocol):
 Record = Callable[[Beacon, AppRules, str, str, str, str, str], None]
 
 
-#: ``read(scope)`` → (facts, (rate-limit key, country, region) or None, Content-Length)
+#: ``read(scope, now)`` → (facts, (rate-limit key, country, region) or None, seconds to
+#: wait for a token or 0.0, Content-Length)
 RequestReader = Callable[
-    [MutableMapping[str, Any]], tuple[Any, tuple[int, str, str] | None, bytes | None]
+    [MutableMapping[str, Any], float],
+    tuple[Any, tuple[int, str, str] | None, float, bytes | None],
 ]
 
 

@@ -30,6 +30,7 @@ apps:
 limits:
   max_series: 2500
   max_countries: 5
+  rate_limit: {per_second: 0.2, burst: 2, max_clients: 4}
 """
 
 
@@ -111,9 +112,10 @@ def _random_headers(rng: random.Random) -> list[tuple[bytes, bytes]]:
 
 @pytest.mark.parametrize("country_header", ["CF-IPCountry", ""])
 def test_compiled_and_python_request_readers_agree(tmp_path: Path, country_header: str) -> None:
-    """The same facts, client place and Content-Length for 3,000 random header sets
-    (bots, synthetic runs, bad media types, proxies trusted or not, repeated, huge and
-    newline-carrying headers, no client address), and the same caches filled."""
+    """The same facts, client place, rate-limit answer and Content-Length for 3,000
+    random header sets (bots, synthetic runs, bad media types, proxies trusted or not,
+    repeated, huge and newline-carrying headers, no client address, clients over the
+    rate and past the limiter's size), and the same caches and buckets filled."""
     _require_compiled()
     path = tmp_path / "gateway.yml"
     path.write_text(CONFIG + f"geo:\n  country_header: '{country_header}'\n"
@@ -127,21 +129,28 @@ def test_compiled_and_python_request_readers_agree(tmp_path: Path, country_heade
     assert type(compiled).__name__ == "RequestReader" and python == python_pipeline.read_request
     rng = random.Random(8)
     outcomes = set()
+    now = 1000.0
     for _ in range(3000):
         scope = {"type": "http", "headers": _random_headers(rng)}
         if rng.random() < 0.9:
             scope["client"] = (rng.choice(["127.0.0.1", "203.0.113.9", "::1"]), 5000)
-        got, want = compiled(scope), python(scope)
+        now += rng.choice([0.0, 0.0, 0.25, 0.5, 1.0, 3.0])  # exact sums: ties happen
+        got, want = compiled(scope, now), python(scope, now)
         assert got == want, scope
-        facts, where, _ = got
-        outcomes.add((facts.early, facts.media is None, where is None, where and where[1]))
+        facts, where, wait, _ = got
+        outcomes.add((facts.early, facts.media is None, where and where[1], wait > 0))
     assert list(compiled_pipeline._facts) == list(python_pipeline._facts)
     assert list(compiled_pipeline._clients) == list(python_pipeline._clients)
+    # the same token buckets, in the same least-recently-seen order
+    assert list(compiled_pipeline.limiter._buckets.items()) == list(
+        python_pipeline.limiter._buckets.items()
+    )
+    assert {o[3] for o in outcomes} == {True, False}  # rate limited, and not
     # the draw reached bots, synthetic runs, refused media and proxied countries
     assert {o[0] for o in outcomes} == {None, "bot", "synthetic"}
     assert {o[1] for o in outcomes} == {True, False}
     if country_header:
-        assert {"SG", "DE"} <= {o[3] for o in outcomes}
+        assert {"SG", "DE"} <= {o[2] for o in outcomes}
 
 
 def _random_beacon(rng: random.Random) -> bytes:
@@ -231,3 +240,33 @@ def test_compiled_and_python_recorders_expose_the_same_text(
     for label in ("route", "api_route", "country", "series"):  # every cap overflowed
         assert compiled_metrics.overflow.value((label,)) > 0
     assert compiled_metrics.errors.children and compiled_metrics.page_views.children
+
+
+def test_compiled_rate_limit_moves_a_client_back_exactly_as_python(tmp_path: Path) -> None:
+    """A client seen again exactly one second after it last moved goes to the back of
+    the line; the next new client then evicts the other one."""
+    _require_compiled()
+    path = tmp_path / "gateway.yml"
+    path.write_text(
+        CONFIG.replace(
+            "per_second: 0.2, burst: 2, max_clients: 4", "per_second: 1, burst: 5, max_clients: 2"
+        )
+    )
+    pipelines = [Pipeline(load_config(str(path))) for _ in range(2)]
+    readers = [
+        request_reader(pipelines[0], _SYNTHETIC_HEADER, _MAX_CACHED_HEADERS),
+        request_reader(pipelines[1], _SYNTHETIC_HEADER, _MAX_CACHED_HEADERS, pure=True),
+    ]
+    chrome = _HEADER_VALUES[b"user-agent"][1]
+    kept = []
+    for read, pipeline in zip(readers, pipelines, strict=True):
+        for peer, now in (
+            ("192.0.2.1", 0.0),
+            ("192.0.2.2", 0.5),
+            ("192.0.2.1", 1.0),
+            ("192.0.2.3", 1.2),
+        ):
+            read({"type": "http", "headers": [(b"user-agent", chrome)], "client": (peer, 1)}, now)
+        kept.append(list(pipeline.limiter._buckets))
+    assert kept[0] == kept[1]
+    assert len(kept[0]) == 2 and hash("192.0.2.2") not in kept[0]  # B was the oldest
