@@ -17,13 +17,13 @@ SYSTEM_TOOLS := prometheus promtool prometheus-alertmanager prometheus-blackbox-
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py rum_gateway/_ingest.pyx  # pip builds the compiled ingest path
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-venv: $(BIN)/.installed  ## create .venv and install twinlens with its dev tools
+venv: $(BIN)/.installed  ## create .venv, install twinlens with its dev tools, compile rum_gateway/_ingest.pyx
 
 sysdeps:  ## install the Debian packages the tests use (as root, when missing)
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
