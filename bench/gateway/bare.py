@@ -4,15 +4,22 @@ Served exactly like ``twinlens gateway`` (uvicorn, one process, uvloop, httptool
 access log), so the only difference measured is the gateway's own work::
 
     python bench/gateway/bare.py 127.0.0.1 18080
+    python bench/gateway/bare.py 127.0.0.1 18080 20   # and spin 20 µs per request
+
+The spinning variant calibrates the benchmark: what a known amount of pure CPU work per
+request (no memory touched) costs on this machine's loopback, next to the bare app.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 Message = MutableMapping[str, Any]
+#: seconds of busy loop per request (the calibration variant; 0 for the ceiling)
+SPIN = 0.0
 
 
 async def app(
@@ -34,6 +41,10 @@ async def app(
     while more:  # drain the body, as the gateway must
         message = await receive()
         more = message.get("more_body", False)
+    if SPIN:
+        end = time.perf_counter() + SPIN
+        while time.perf_counter() < end:
+            pass
     status = 200 if scope["path"] == "/-/ready" else 204
     await send({"type": "http.response.start", "status": status, "headers": []})
     await send({"type": "http.response.body", "body": b""})
@@ -42,7 +53,9 @@ async def app(
 def main() -> None:
     import uvicorn
 
+    global SPIN
     host, port = sys.argv[1], int(sys.argv[2])
+    SPIN = float(sys.argv[3]) / 1e6 if len(sys.argv) > 3 else 0.0
     uvicorn.run(
         app,
         host=host,

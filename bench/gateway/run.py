@@ -23,6 +23,12 @@ pre-built beacons, each one view with the 5 vitals and 2 API calls, 20 user agen
 
     .venv/bin/python bench/gateway/run.py             # ~3 minutes
     .venv/bin/python bench/gateway/run.py --quick     # 3 s runs, for a smoke test
+    .venv/bin/python bench/gateway/run.py --calibrate # also the bare app spinning 20 µs
+
+``--calibrate`` adds a third server to the throughput rounds: the bare app made to spin
+``CALIBRATION_US`` of pure CPU per request. Its ratio shows what that much work costs on
+this loopback (the server also pays for waking the idle client), to read the gateway's
+ratio against.
 
 Prints the figures and the ratio; exits 1 if a goal is missed.
 """
@@ -52,6 +58,8 @@ GOAL_P99_MS = 50.0
 SERIES_TARGET = 50_000
 #: seconds between two /metrics fetches during the throughput runs (Prometheus: 15-60 s)
 SCRAPE_EVERY = 2.0
+#: µs of busy loop per request in the --calibrate server
+CALIBRATION_US = 20
 
 CONFIG = """\
 apps:
@@ -329,6 +337,11 @@ print(json.dumps({"scrapes": len(durations), "max_s": max(durations),
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 s runs (smoke test)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help=f"also run the bare app spinning {CALIBRATION_US} µs per request",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk not found (Debian package wrk)", file=sys.stderr)
@@ -366,6 +379,15 @@ def main() -> int:
     except RuntimeError:
         bare.stop()
         raise
+    spin = None
+    if args.calibrate:
+        spin_port = free_port()
+        spin = Server(
+            "spin",
+            [PYTHON, "bench/gateway/bare.py", "127.0.0.1", str(spin_port), str(CALIBRATION_US)],
+            spin_port,
+            work / "spin.log",
+        )
     failed = False
     try:
         run_wrk(bare.port, script, 2, 32)  # warm-up
@@ -373,6 +395,7 @@ def main() -> int:
         # Short alternating rounds: each ratio compares two runs a few seconds apart, so a
         # change in the machine's other load hits both sides; the median ratio is reported.
         pairs = []
+        spin_ratios = []
         for _ in range(rounds):
             pairs.append(
                 (
@@ -380,6 +403,9 @@ def main() -> int:
                     measure(gateway, script, seconds, 32, SCRAPE_EVERY),
                 )
             )
+            if spin:
+                spun = measure(spin, script, seconds, 32, SCRAPE_EVERY)
+                spin_ratios.append(spun["per_cpu_s"] / pairs[-1][0]["per_cpu_s"])
         text = get(gateway.port, "/metrics")[1].decode()
         accepted = sample(text, "rum_beacons_total")
         rejected = sample(text, "rum_beacons_rejected_total")
@@ -409,6 +435,13 @@ def main() -> int:
             f"(rounds {cpu_ratios[0]:.2f}-{cpu_ratios[-1]:.2f}), {ratio_wall:.2f} wall "
             f"(goal >= {GOAL_RATIO:.2f})"
         )
+        if spin_ratios:
+            bare_us = 1e6 / statistics.median(pair[0]["per_cpu_s"] for pair in pairs)
+            print(
+                f"   calibration: the bare app spinning {CALIBRATION_US} µs per request scores "
+                f"{statistics.median(spin_ratios):.2f} (rounds {min(spin_ratios):.2f}-"
+                f"{max(spin_ratios):.2f}; bare app {bare_us:.1f} µs per request)"
+            )
         if rejected or ratio_cpu < GOAL_RATIO:
             failed = True
 
@@ -445,6 +478,8 @@ def main() -> int:
     finally:
         bare.stop()
         gateway.stop()
+        if spin:
+            spin.stop()
     return 1 if failed else 0
 
 
