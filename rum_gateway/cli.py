@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from rum_gateway.app import create_app
+    from rum_gateway.ingest import compiled_in_use
 
     try:
         app = create_app(args.config_file, sdk_path=args.sdk_path, install_sighup=True)
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
                 "config": args.config_file or "<embedded>",
                 "apps": ",".join(sorted(app.config.apps)),
                 "sdk": "available" if app.sdk.body is not None else "missing (run make sdk)",
+                "ingest": "compiled" if compiled_in_use() else "python",
             }
         },
     )

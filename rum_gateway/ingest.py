@@ -4,8 +4,8 @@
 ``RequestReader`` does what :meth:`rum_gateway.app.Pipeline.read_request` does (headers
 → facts, client place, rate limit), and its ``Recorder`` what
 :func:`~rum_gateway.observations.to_observations` then
-:meth:`~rum_gateway.metrics.RumMetrics.record` do, in one pass: together about 40 % of
-the gateway's CPU per beacon. Where it could not be built (no C compiler), or with
+:meth:`~rum_gateway.metrics.RumMetrics.record` do, in one pass: most of the gateway's
+own work per beacon. Where it could not be built (no C compiler), or with
 ``TWINLENS_PURE_PYTHON=1``, the gateway runs the Python code: same answers and figures,
 more CPU per beacon::
 

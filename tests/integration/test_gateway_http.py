@@ -450,6 +450,23 @@ def test_reload_swaps_only_a_valid_config(config_file: Path) -> None:
     assert value(text, "rum_beacons_total", app="docs") == 1
 
 
+def test_a_reload_with_new_views_records_into_the_new_families(config_file: Path) -> None:
+    """New views make new families: beacons after the reload land in them (the recorder
+    follows the metrics it records into)."""
+    with GatewayServer(create_app(str(config_file))) as gw:
+        assert gw.post(beacon([view(vitals={"LCP": 1200})]))[0] == 204
+        config_file.write_text(BASE_CONFIG + "views:\n  default: [route]\n  by_nav: [nav_type]\n")
+        assert gw.request("POST", "/-/reload")[0] == 200
+        assert gw.post(beacon([view(vitals={"LCP": 2600})]))[0] == 204
+        text = gw.metrics()
+    # a fresh set of families: the second beacon only, in the new views
+    assert value(text, "rum_lcp_seconds_count", app="shop", route="/products/{id}") == 1
+    assert value(text, "rum_lcp_seconds_sum", app="shop", route="/products/{id}") == 2.6
+    assert value(text, "rum_lcp_by_nav_seconds_count", app="shop", nav_type="navigate") == 1
+    assert "rum_lcp_by_geo_seconds" not in text
+    assert value(text, "rum_beacons_total", app="shop") == 1
+
+
 def test_health_ready_and_self_metrics(gateway: GatewayServer) -> None:
     assert gateway.request("GET", "/-/healthy")[:3:2] == (200, b"Healthy\n")
     assert gateway.request("GET", "/-/ready")[:3:2] == (200, b"Ready\n")
