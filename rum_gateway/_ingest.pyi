@@ -5,7 +5,10 @@ from rum_gateway.metrics import RumMetrics
 from rum_gateway.schema import Beacon
 
 class Recorder:
-    def __init__(self, metrics: RumMetrics) -> None: ...
+    def __init__(self, metrics: RumMetrics, slow: Any) -> None: ...
+    def accept(
+        self, pipeline: Any, body: bytes, facts: Any, country: str, region: str
+    ) -> tuple[str, str] | None: ...
     def record(
         self,
         beacon: Beacon,

@@ -19,12 +19,14 @@ from cpython.object cimport PyObject
 
 from msgspec.structs import astuple
 
-from rum_gateway import dimensions, observations
+from rum_gateway import dimensions, observations, schema
 
 cdef dict NAV_LABELS = observations._NAV_LABELS
 cdef dict METHOD_LABELS = observations._METHOD_LABELS
 cdef dict STATUS_CLASSES = dimensions._STATUS_CLASSES
 cdef frozenset ERROR_KINDS = observations.ERROR_KINDS
+cdef dict CONNECTION_LABELS = observations._CONNECTION_LABELS
+cdef object DECODE = schema._decoder.decode
 
 cdef enum:
     MAX_BOUNDS = 16  # buckets per histogram the recorder holds
@@ -57,6 +59,7 @@ cdef class Recorder:
     """Records accepted beacons into one :class:`~rum_gateway.metrics.RumMetrics`."""
 
     cdef object metrics
+    cdef object slow  # the Python accept, for anything accept() does not handle
     cdef object combos  # RumMetrics._combos: label combination -> _Combo
     cdef dict route_caps, api_route_caps, beacons, api_children
     cdef object country_cap, api, errors, budget
@@ -67,13 +70,14 @@ cdef class Recorder:
     cdef double bounds[8][MAX_BOUNDS]
     cdef double api_bounds[MAX_BOUNDS]
 
-    def __init__(self, metrics):
+    def __init__(self, metrics, slow):
         layout = metrics._layout
         if len(layout.offsets) > 8 or any(len(b) > MAX_BOUNDS for b in layout.bounds):
             raise ValueError("more vitals or buckets than the compiled recorder holds")
         if len(metrics._api_bounds) > MAX_BOUNDS:
             raise ValueError("more API buckets than the compiled recorder holds")
         self.metrics = metrics
+        self.slow = slow
         self.combos = metrics._combos
         self.route_caps = metrics.route_caps
         self.api_route_caps = metrics.api_route_caps
@@ -95,8 +99,40 @@ cdef class Recorder:
         for j, bound in enumerate(metrics._api_bounds):
             self.api_bounds[j] = bound
 
-    def record(self, beacon, app, str device, str browser, str country, str region,
-               str connection):
+    def accept(self, pipeline, bytes body, facts, str country, str region):
+        """``Gateway.accept`` compiled: the body of a request whose headers passed,
+        decoded, checked against its app and recorded; None when recorded, else what the
+        Python ``accept`` (``slow``) answers, which is asked whenever anything is off
+        (a refusal, an origin not seen yet), so every reason and message is its own."""
+        origin = facts.origin
+        if origin is not None and not facts.origin_allowed:
+            return self.slow(pipeline, body, facts, country, region)
+        try:
+            beacon = DECODE(body)
+        except Exception:  # the Python path says which reason
+            return self.slow(pipeline, body, facts, country, region)
+        app = _get(pipeline.apps, beacon.app)
+        if app is None:
+            return self.slow(pipeline, body, facts, country, region)
+        if origin is None:
+            if not app.allow_missing_origin:
+                return self.slow(pipeline, body, facts, country, region)
+        elif _get(app.origins._cache, origin) is not True:
+            return self.slow(pipeline, body, facts, country, region)
+        cdef Py_ssize_t events = len(beacon.views)
+        for view in beacon.views:
+            events += len(view.api) + len(view.errors)
+        if events > <Py_ssize_t>pipeline.max_events:
+            return self.slow(pipeline, body, facts, country, region)
+        conn = beacon.conn
+        connection = _get(CONNECTION_LABELS, conn) if conn else None
+        if connection is None:
+            connection = "unknown"
+        self.record(beacon, app, facts.device, facts.browser, country, region, connection)
+        return None
+
+    cpdef record(self, beacon, app, str device, str browser, str country, str region,
+                 str connection):
         """Record one value-checked ``beacon`` of ``app`` (its ``_AppRuntime``) from a
         client with these dimensions."""
         cdef object metrics = self.metrics

@@ -43,7 +43,6 @@ from rum_gateway.dimensions import (
 )
 from rum_gateway.ingest import (
     PURE_ENV,
-    Record,
     RequestReader,
     compiled_available,
     compiled_in_use,
@@ -312,7 +311,7 @@ class Gateway:
             config_path, Pipeline.load, self.registry, "twinlens_gateway"
         )
         self.metrics = RumMetrics(self.reloader.current.config)
-        self._record: Record = recorder(self.metrics)
+        self._record, self._accept = recorder(self.metrics, self.accept)
         self.sdk_path = Path(sdk_path) if sdk_path else DEFAULT_SDK_PATH
         self.sdk = SdkAsset(self.sdk_path)
         self.ready = False
@@ -374,7 +373,7 @@ class Gateway:
             self.metrics.update_apps(new.config)
         else:
             self.metrics = RumMetrics(new.config)
-            self._record = recorder(self.metrics)
+            self._record, self._accept = recorder(self.metrics, self.accept)
         rate_old, rate_new = old.config.limits.rate_limit, new.config.limits.rate_limit
         if rate_old == rate_new:
             new.limiter = old.limiter  # clients keep their buckets across a reload
@@ -447,38 +446,46 @@ class Gateway:
                 await self._refuse(send, cors, exc.reason, str(exc))
                 return
         # 4. origin (against every app first: cheap, before decoding), then the beacon
+        # 4. origin, the beacon, its app; 5. dimensions, observations, record
+        refused = self._accept(p, body, facts, country, region)
+        if refused is not None:
+            await self._refuse(send, cors, *refused)
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": cors})
+        await send({"type": "http.response.body", "body": b""})
+
+    def accept(
+        self, p: Pipeline, body: bytes, facts: RequestFacts, country: str, region: str
+    ) -> tuple[str, str] | None:
+        """Decode a beacon body whose request headers passed, check it against its app
+        and record it: None, or the (reason, detail) it is refused with.
+
+        The origin is checked against every app first (cheap, before decoding), then
+        against the beacon's own. :mod:`rum_gateway.ingest` puts the compiled twin of
+        this in ``_accept`` when it is built; that one comes back here for anything
+        but a beacon it records.
+        """
         origin = facts.origin
         if origin is not None and not facts.origin_allowed:
-            await self._refuse(send, cors, "origin", f"origin {origin[:100]!r} is not allowed")
-            return
+            return "origin", f"origin {origin[:100]!r} is not allowed"
         try:
             beacon = decode_beacon(body)
         except SchemaError as exc:
-            await self._refuse(send, cors, exc.reason, str(exc))
-            return
+            return exc.reason, str(exc)
         app = p.apps.get(beacon.app)
         if app is None:
-            await self._refuse(
-                send, cors, "unknown_app", f"app {beacon.app[:64]!r} is not configured"
-            )
-            return
+            return "unknown_app", f"app {beacon.app[:64]!r} is not configured"
         if origin is None:
             if not app.allow_missing_origin:
-                await self._refuse(send, cors, "origin", "Origin header missing")
-                return
+                return "origin", "Origin header missing"
         elif not app.origins.allows(origin):
-            detail = f"origin {origin[:100]!r} is not allowed for this app"
-            await self._refuse(send, cors, "origin", detail)
-            return
+            return "origin", f"origin {origin[:100]!r} is not allowed for this app"
         problem = check_values(beacon, p.max_events)
         if problem is not None:
-            await self._refuse(send, cors, problem.reason, str(problem))
-            return
-        # 5. dimensions, observations, record
+            return problem.reason, str(problem)
         connection = connection_of(beacon.conn)
         self._record(beacon, app, facts.device, facts.browser, country, region, connection)
-        await send({"type": "http.response.start", "status": 204, "headers": cors})
-        await send({"type": "http.response.body", "body": b""})
+        return None
 
     def _refuse(
         self,

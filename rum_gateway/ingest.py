@@ -2,16 +2,17 @@
 
 ``pip install`` builds :mod:`rum_gateway._ingest` (Cython) beside this file. Its
 ``RequestReader`` does what :meth:`rum_gateway.app.Pipeline.read_request` does (headers
-→ facts, client place, rate limit), and its ``Recorder`` what
+→ facts, client place, rate limit); its ``Recorder`` what
+:meth:`rum_gateway.app.Gateway.accept` does (decode, check, then record: what
 :func:`~rum_gateway.observations.to_observations` then
-:meth:`~rum_gateway.metrics.RumMetrics.record` do, in one pass: most of the gateway's
+:meth:`~rum_gateway.metrics.RumMetrics.record` do, in one pass): most of the gateway's
 own work per beacon. Where it could not be built (no C compiler), or with
 ``TWINLENS_PURE_PYTHON=1``, the gateway runs the Python code: same answers and figures,
 more CPU per beacon::
 
     read = request_reader(pipeline, ...)   # facts, where, wait, length = read(scope, now)
-    record = recorder(metrics)
-    record(beacon, app, device, browser, country, region, connection)
+    record, accept = recorder(metrics, gateway.accept)
+    accept(pipeline, body, facts, country, region)  # None: recorded; else (reason, detail)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from rum_gateway.app import Pipeline
 
 __all__ = [
+    "Accept",
     "AppRules",
     "Record",
     "RequestReader",
@@ -56,6 +58,9 @@ class AppRules(Protocol):
 #: ``record(beacon, app, device, browser, country, region, connection)``
 Record = Callable[[Beacon, AppRules, str, str, str, str, str], None]
 
+
+#: ``accept(pipeline, body, facts, country, region)`` → None (recorded) or (reason, detail)
+Accept = Callable[[Any, bytes, Any, str, str], tuple[str, str] | None]
 
 #: ``read(scope, now)`` → (facts, (rate-limit key, country, region) or None, seconds to
 #: wait for a token or 0.0, Content-Length)
@@ -94,12 +99,20 @@ def request_reader(
     return pipeline.read_request
 
 
-def recorder(metrics: RumMetrics, *, pure: bool | None = None) -> Record:
-    """How to record into ``metrics``: compiled unless ``pure`` (as above) or not built."""
+def recorder(
+    metrics: RumMetrics, accept: Accept, *, pure: bool | None = None
+) -> tuple[Record, Accept]:
+    """How to record into ``metrics``: compiled unless ``pure`` (as above) or not built.
+
+    ``accept`` is the gateway's Python ``accept`` (decode, check, then ``record``).
+    Returns ``(record, accept)``: compiled, the compiled ``accept`` calls the given one
+    back for anything but a beacon it records; in Python, ``accept`` as given.
+    """
     if compiled_in_use(pure):
         from rum_gateway._ingest import Recorder
 
-        return Recorder(metrics).record
+        compiled = Recorder(metrics, accept)
+        return compiled.record, compiled.accept
 
     def record(
         beacon: Beacon,
@@ -113,4 +126,4 @@ def recorder(metrics: RumMetrics, *, pure: bool | None = None) -> Record:
         observations = to_observations(beacon, app.routes, app.api_calls, app.name)
         metrics.record(observations, Client(device, browser, country, region, connection))
 
-    return record
+    return record, accept

@@ -34,6 +34,10 @@ limits:
 """
 
 
+def _no_accept(*args: object) -> tuple[str, str] | None:
+    raise AssertionError("these tests record checked beacons only")
+
+
 def _require_compiled() -> None:
     """``make test`` builds it (pip install -e); in CI its absence fails the run."""
     if not compiled_available():
@@ -47,13 +51,16 @@ def test_the_gateway_runs_the_compiled_path_when_built() -> None:
     pipeline = Pipeline(load_config(None))
     assert type(pipeline.read).__name__ == "RequestReader"
     metrics = RumMetrics(load_config(None))
-    assert type(recorder(metrics).__self__).__name__ == "Recorder"  # type: ignore[attr-defined]
-    assert recorder(metrics, pure=True).__name__ == "record"
+    record, accept = recorder(metrics, _no_accept)
+    assert type(record.__self__).__name__ == "Recorder"  # type: ignore[attr-defined]
+    assert accept.__self__ is record.__self__  # type: ignore[attr-defined]
+    assert recorder(metrics, _no_accept, pure=True)[0].__name__ == "record"
 
 
 def test_the_environment_asks_for_pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PURE_ENV, "1")
-    assert recorder(RumMetrics(load_config(None))).__name__ == "record"
+    record, accept = recorder(RumMetrics(load_config(None)), _no_accept)
+    assert record.__name__ == "record" and accept is _no_accept
     pipeline = Pipeline(load_config(None))
     assert pipeline.read == pipeline.read_request
     gateway = create_app(None)
@@ -217,7 +224,8 @@ def test_compiled_and_python_recorders_expose_the_same_text(
     apps = Pipeline(config).apps
     compiled_metrics, python_metrics = RumMetrics(config), RumMetrics(config)
     compiled_metrics._combos.size = python_metrics._combos.size = combinations
-    compiled, python = recorder(compiled_metrics), recorder(python_metrics, pure=True)
+    compiled = recorder(compiled_metrics, _no_accept)[0]
+    python = recorder(python_metrics, _no_accept, pure=True)[0]
     assert compiled is not python and python.__name__ == "record"
     rng = random.Random(3)
     clients = [
@@ -270,3 +278,80 @@ def test_compiled_rate_limit_moves_a_client_back_exactly_as_python(tmp_path: Pat
         kept.append(list(pipeline.limiter._buckets))
     assert kept[0] == kept[1]
     assert len(kept[0]) == 2 and hash("192.0.2.2") not in kept[0]  # B was the oldest
+
+
+def _mutated(rng: random.Random, body: bytes) -> bytes:
+    """``body`` as a broken or hostile client might send it."""
+    roll = rng.random()
+    if roll < 0.2:
+        return body[: rng.randrange(len(body))]  # truncated
+    if roll < 0.4:
+        return body.replace(b'"v": 1', b'"v": 2')
+    if roll < 0.6:
+        return body.replace(b'"sr": ', b'"sr": -', 1)
+    if roll < 0.8:
+        return body.replace(b'"app": "shop"', b'"app": "ghost"')
+    return body.replace(b"/", b"\xff", 1)  # not UTF-8
+
+
+def test_compiled_and_python_accept_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's accept step, compiled and Python, on 3,000 bodies (valid, broken,
+    hostile, too many events, unknown apps) under origins allowed, foreign and missing:
+    the same answer every time, with the same reason and message, and the same
+    exposition at every scrape."""
+    _require_compiled()
+    path = tmp_path / "gateway.yml"
+    blog = '    origins: ["https://blog.example.com"]\n'
+    path.write_text(
+        CONFIG.replace(blog, blog + "    allow_missing_origin: true\n").replace(
+            "  max_countries: 5\n", "  max_countries: 5\n  max_events: 6\n"
+        )
+    )
+    compiled = create_app(str(path))
+    monkeypatch.setenv(PURE_ENV, "1")
+    python = create_app(str(path))
+    monkeypatch.delenv(PURE_ENV)
+    assert compiled._accept != compiled.accept and python._accept == python.accept
+    # first of all (nothing cached yet): an origin another app allows, for this app
+    blog_beacon = json.dumps({"v": 1, "app": "blog", "views": [{"path": "/"}]}).encode()
+    for gateway in (compiled, python):
+        pipeline = gateway.reloader.current
+        facts = pipeline.facts({b"origin": b"https://shop.example.com"}.get)
+        assert gateway._accept(pipeline, blog_beacon, facts, "SG", "South-eastern Asia") == (
+            "origin",
+            "origin 'https://shop.example.com' is not allowed for this app",
+        )
+    rng = random.Random(12)
+    origins = [b"https://shop.example.com", b"https://blog.example.com", b"https://evil.example"]
+    answers: dict[str | None, int] = {}
+    for i in range(3000):
+        body = _random_beacon(rng)
+        if rng.random() < 0.3:
+            body = _mutated(rng, body)
+        headers = {b"user-agent": _HEADER_VALUES[b"user-agent"][rng.choice([0, 1])]}
+        if rng.random() < 0.85:
+            headers[b"origin"] = rng.choice(origins)
+        country = rng.choice([("SG", "South-eastern Asia"), ("DE", "Western Europe")])
+        got = [
+            gateway._accept(
+                gateway.reloader.current,
+                body,
+                gateway.reloader.current.facts(headers.get),
+                *country,
+            )
+            for gateway in (compiled, python)
+        ]
+        assert got[0] == got[1], body
+        reason = None if got[0] is None else got[0][0]
+        answers[reason] = answers.get(reason, 0) + 1
+        if i % 500 == 499:
+            assert compiled.metrics.render() == python.metrics.render()
+    assert {None, "origin", "unknown_app", "bad_json", "bad_schema", "bad_value"} <= set(answers)
+    assert answers[None] > 500
+    too_many = json.dumps({"v": 1, "app": "blog", "views": [{"path": "/"}] * 7}).encode()
+    for gateway in (compiled, python):
+        pipeline = gateway.reloader.current
+        assert gateway._accept(pipeline, too_many, pipeline.facts({}.get), *country) == (
+            "bad_schema",
+            "7 events (views + api + errors) exceed the limit of 6",
+        )
