@@ -149,8 +149,11 @@ def decode_beacon(body: bytes) -> Beacon:
             raise SchemaError("bad_value", _bad_value_message(body, message)) from None
         raise SchemaError("bad_schema", message) from None
     except msgspec.DecodeError as exc:
-        raise SchemaError("bad_json", str(exc)) from None
-    except UnicodeDecodeError as exc:  # msgspec decodes strings itself and raises this
+        message = str(exc)
+        if message.startswith("Invalid UTF-8"):  # msgspec >= 0.23 says so in a DecodeError
+            raise SchemaError("bad_encoding", "body is not valid UTF-8") from None
+        raise SchemaError("bad_json", message) from None
+    except UnicodeDecodeError as exc:  # msgspec < 0.23 decodes strings itself and raises this
         raise SchemaError("bad_encoding", f"body is not valid UTF-8: {exc.reason}") from None
 
 
