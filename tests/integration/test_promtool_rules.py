@@ -111,20 +111,26 @@ def test_a_page_silences_only_its_own_checks_tickets(tmp_path: Path) -> None:
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=5) as resp:
             assert resp.status == 200
-        deadline = time.monotonic() + 20
-        while True:
-            states = {
+        expected = {
+            ("TwinlensCheckDown", "api"): "active",
+            ("TwinlensCheckErrorBudgetBurn", "api"): "suppressed",
+            ("TwinlensCheckErrorBudgetBurn", "web"): "active",
+            ("TwinlensRUMGoodShareLow", ""): "active",
+            ("TwinlensAPIErrorBudgetBurn", ""): "active",
+        }
+
+        def states() -> dict[tuple[str, str], str]:
+            return {
                 (a["labels"]["alertname"], a["labels"].get("check", "")): a["status"]["state"]
                 for a in am.alerts()
             }
-            if len(states) == len(sent) and "unprocessed" not in states.values():
-                break
-            assert time.monotonic() < deadline, states
+
+        # Alertmanager's inhibitor learns of a source alert on its own goroutine, so a
+        # target can read "active" for a moment after every alert has been processed
+        # (seen in CI): wait for the expected states, then check they hold.
+        deadline = time.monotonic() + 20
+        while (seen := states()) != expected:
+            assert time.monotonic() < deadline, seen
             time.sleep(0.2)
-    assert states == {
-        ("TwinlensCheckDown", "api"): "active",
-        ("TwinlensCheckErrorBudgetBurn", "api"): "suppressed",
-        ("TwinlensCheckErrorBudgetBurn", "web"): "active",
-        ("TwinlensRUMGoodShareLow", ""): "active",
-        ("TwinlensAPIErrorBudgetBurn", ""): "active",
-    }
+        time.sleep(1.0)
+        assert states() == expected
