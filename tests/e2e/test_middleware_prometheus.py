@@ -41,7 +41,7 @@ def make_app(registry: CollectorRegistry) -> web.Application:
         raise web.HTTPServiceUnavailable(text="down (expected by the test)")
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(0.3)  # lands in the (0.25, 0.5] bucket
+        await asyncio.sleep(0.3)  # normally in the (0.25, 0.5] bucket
         return web.Response(text="done")
 
     app = web.Application()
@@ -49,6 +49,19 @@ def make_app(registry: CollectorRegistry) -> web.Application:
     app.router.add_get("/boom", boom)
     app.router.add_get("/slow", slow)
     return instrument_aiohttp(app, registry=registry)
+
+
+def _slowest_bucket_bound(registry: CollectorRegistry, route: str) -> float:
+    """The ``le`` of the lowest bucket holding every request of ``route``, as the app's own
+    registry counted them."""
+    buckets = sorted(
+        (float(s.labels["le"]), s.value)
+        for metric in registry.collect()
+        for s in metric.samples
+        if s.name == f"{DURATION}_bucket" and s.labels.get("http_route") == route
+    )
+    total = buckets[-1][1]
+    return next(le for le, count in buckets if count == total)
 
 
 @contextmanager
@@ -180,10 +193,13 @@ def test_prometheus_scrapes_per_route_series_and_the_api_queries_answer(
                 "unmatched": 1,
                 "/slow": 0,
             }
-            # p50 of /slow (0.3 s each) falls in its (0.25, 0.5] OTel bucket.
+            # p50 of /slow (0.3 s each) is above the 0.25 s bound, and at most the bound
+            # of the bucket its slowest request landed in: (0.25, 0.5] on a quiet box, a
+            # bucket higher when a loaded one stalled the app's loop (seen in a full run).
             p50 = by_route(panel("Latency p50 / p95 / p99 by route", 0))
             assert set(p50) == routes
-            assert 0.25 < p50["/slow"] <= 0.5, p50
+            assert 0.25 < p50["/slow"] <= _slowest_bucket_bound(registry, "/slow"), p50
+            assert all(p50[r] < 0.25 for r in routes - {"/slow"}), p50
             burn = by_route(panel("SLO burn by route (1h)", 0))
             assert burn["/boom"] > 0
             assert burn["/items/{id}"] == 0
