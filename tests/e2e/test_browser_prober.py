@@ -216,6 +216,10 @@ def browser_module(steps: list[dict[str, Any]], **extra: Any) -> Module:
     data = {"prober": "browser", "timeout": extra.pop("timeout", "15s")}
     if "ssrf" in extra:
         data["ssrf"] = extra.pop("ssrf")
+    # A first page in a cold Chromium can take over the 5 s default step timeout while the
+    # full suite loads both cores (a goto failed as "step" that way); tests of timeouts
+    # set their own.
+    extra.setdefault("step_timeout", "10s")
     data["browser"] = {"steps": steps, **extra}
     return decode(data, Module)
 
@@ -436,19 +440,19 @@ async def test_assertion_status_and_ssrf_failures_have_their_reasons(
         ),
         shop.url,
     )
-    assert (text.success, text.reason) == (False, "assertion")
+    assert (text.success, text.reason) == (False, "assertion"), text.log.text()
     scripted = await probe(
         browser_module([{"goto": "/"}, {"name": "custom", "script": {"file": str(script)}}]),
         shop.url,
     )
-    assert (scripted.success, scripted.reason) == (False, "assertion")
+    assert (scripted.success, scripted.reason) == (False, "assertion"), scripted.log.text()
     assert "no cart" in scripted.log.text()
     gone = await probe(browser_module([{"goto": "/nowhere"}]), shop.url)
-    assert (gone.success, gone.reason) == (False, "http_status")
+    assert (gone.success, gone.reason) == (False, "http_status"), gone.log.text()
     before = len(shop.requests)
     guarded = browser_module([{"goto": "/"}], ssrf={"deny_cidrs": ["127.0.0.0/8"]})
     blocked = await probe(guarded, shop.url)
-    assert (blocked.success, blocked.reason) == (False, "blocked_target")
+    assert (blocked.success, blocked.reason) == (False, "blocked_target"), blocked.log.text()
     assert "address 127.0.0.1 is in deny_cidrs 127.0.0.0/8" in blocked.log.text()
     assert len(shop.requests) == before  # the browser never reached the shop
 
