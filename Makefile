@@ -70,7 +70,7 @@ e2e: venv sdk sysdeps  ## tests with real Prometheus, Alertmanager, Chromium
 	$(BIN)/pytest -q tests/e2e $(PYTEST_ARGS)
 
 test: sysdeps venv sdk test-node-deps lint sdk-test  ## everything: lint, SDK tests, unit, integration and e2e
-	$(BIN)/pytest -q -rs -n 3 --dist loadgroup tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q -rs -n 2 --dist loadgroup tests $(PYTEST_ARGS)
 
 run: venv sdk  ## run the whole system live on loopback (Ctrl-C stops it)
 	$(BIN)/twinlens demo

@@ -520,6 +520,7 @@ async def test_exporter_links_artifacts_on_its_page_and_never_shows_the_secret(
         "    prober: browser\n"
         "    timeout: 20s\n"
         "    browser:\n"
+        "      step_timeout: 10s\n"  # a cold Chromium on a loaded box (see browser_module)
         f"      artifacts: {{dir: {tmp_path / 'artifacts'}, keep: 5}}\n"
         "      steps:\n"
         "        - {name: open, goto: /login}\n"
@@ -547,7 +548,7 @@ async def test_exporter_links_artifacts_on_its_page_and_never_shows_the_secret(
     text = body.decode()
     assert status == 200
     assert "probe_success 0" in text
-    assert 'probe_failure_info{reason="assertion"} 1' in text
+    assert 'probe_failure_info{reason="assertion"} 1' in text, got["/logs?id=1"][1].decode()
     assert 'twinlens_journey_step_success{step="greeting"} 0' in text
     assert 'twinlens_journey_step_success{step="password"} 1' in text
     page = got["/"][1].decode()
