@@ -40,6 +40,10 @@ from twinlens.runtime.config import decode
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "s3cr3t-Pa55-word"
+#: Steps' timeout in these tests: a first page in a cold Chromium can take over the 5 s
+#: default while the full suite loads both cores (a goto failed as "step" that way);
+#: tests of timeouts set their own.
+STEP_TIMEOUT = "10s"
 ROOT = Path(__file__).resolve().parents[2]
 VITALS_JS = ROOT / "rum_gateway" / "sdk" / "dist" / "twinlens-probe-vitals.js"
 
@@ -216,10 +220,7 @@ def browser_module(steps: list[dict[str, Any]], **extra: Any) -> Module:
     data = {"prober": "browser", "timeout": extra.pop("timeout", "15s")}
     if "ssrf" in extra:
         data["ssrf"] = extra.pop("ssrf")
-    # A first page in a cold Chromium can take over the 5 s default step timeout while the
-    # full suite loads both cores (a goto failed as "step" that way); tests of timeouts
-    # set their own.
-    extra.setdefault("step_timeout", "10s")
+    extra.setdefault("step_timeout", STEP_TIMEOUT)
     data["browser"] = {"steps": steps, **extra}
     return decode(data, Module)
 
@@ -520,7 +521,7 @@ async def test_exporter_links_artifacts_on_its_page_and_never_shows_the_secret(
         "    prober: browser\n"
         "    timeout: 20s\n"
         "    browser:\n"
-        "      step_timeout: 10s\n"  # a cold Chromium on a loaded box (see browser_module)
+        f"      step_timeout: {STEP_TIMEOUT}\n"
         f"      artifacts: {{dir: {tmp_path / 'artifacts'}, keep: 5}}\n"
         "      steps:\n"
         "        - {name: open, goto: /login}\n"
